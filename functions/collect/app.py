@@ -1,0 +1,21 @@
+"""Collect: turn a finished provider batch into ordered BatchResults (S3 chunk file + results table)."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batch_gateway.chunks import ChunkState
+from batch_gateway.collection import collect_chunk
+from batch_gateway.settings import get_settings
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    state = ChunkState.model_validate(event["state"])
+    logger.append_keys(job_id=state.job_id, chunk=state.chunk)
+    return collect_chunk(state, get_settings()).model_dump(mode="json")

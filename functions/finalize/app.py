@@ -1,0 +1,20 @@
+"""Finalize: results.jsonl in input order, summary.json and the final jobs-table row."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batch_gateway.finalization import finalize_job
+from batch_gateway.settings import get_settings
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(job_id=event["job_id"])
+    job = finalize_job(event["job_id"], event["bucket"], get_settings())
+    return {"job_id": job.job_id, "status": job.status.value, "counts": job.counts.model_dump()}

@@ -1,0 +1,27 @@
+"""Intake: an object created under inbox/ becomes a validated, staged job and one workflow execution."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batch_gateway.intake import intake_object
+from batch_gateway.settings import get_settings
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_source(data_class=S3Event)
+def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    outcomes = []
+    for record in event.records:
+        obj = record.s3.get_object
+        outcome = intake_object(record.s3.bucket.name, obj.key, obj.get("versionId"), get_settings())
+        logger.append_keys(job_id=outcome.job_id)
+        logger.info("intake", extra={"key": obj.key, "outcome": outcome.status, "reason": outcome.reason})
+        outcomes.append(outcome.model_dump())
+    return {"jobs": outcomes}

@@ -1,0 +1,20 @@
+"""MarkFailed: the workflow's catch-all ends the job failed with a readable reason."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batch_gateway.finalization import mark_job_failed
+from batch_gateway.settings import get_settings
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(job_id=event["job_id"])
+    job = mark_job_failed(event["job_id"], event["bucket"], event.get("error"), get_settings())
+    return {"job_id": job.job_id, "status": job.status.value, "reason": job.reason}

@@ -1,0 +1,20 @@
+"""Poll: where does the chunk's provider batch stand, and how long to wait before asking again."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batch_gateway.chunks import Backoff, ChunkState, poll_chunk
+from batch_gateway.settings import get_settings
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    state = ChunkState.model_validate(event["state"])
+    logger.append_keys(job_id=state.job_id, chunk=state.chunk)
+    return poll_chunk(state, Backoff.model_validate(event["backoff"]), get_settings()).model_dump(mode="json")

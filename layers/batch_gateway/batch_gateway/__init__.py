@@ -1,0 +1,1 @@
+"""Batch Gateway domain package: models, intake, providers, storage, orchestration steps."""

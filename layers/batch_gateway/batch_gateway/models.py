@@ -1,0 +1,157 @@
+"""Public data contracts of Batch Gateway.
+
+Field names, types, defaults and meaning follow the reference library's ``ractogateway.batch`` models,
+so a BatchItem file written for one reads in the other and every line of our results file validates
+as its ``BatchResult``. Additions (``line``, ``JobSpec``, counts) are optional fields or new models.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BatchStatus(str, Enum):
+    """Union of the OpenAI and Anthropic batch states."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    FINALIZING = "finalizing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED}
+)
+
+
+class FinishReason(str, Enum):
+    STOP = "stop"
+    TOOL_CALL = "tool_call"
+    LENGTH = "length"
+    CONTENT_FILTER = "content_filter"
+    ERROR = "error"
+
+
+class BatchItem(BaseModel):
+    """One request line of an input file."""
+
+    # Unknown fields are a user's typo far more often than an intent: reject them with the line number.
+    model_config = ConfigDict(extra="forbid")
+
+    custom_id: str = Field(min_length=1, description="Unique identifier of this request within a file.")
+    user_message: str = Field(min_length=1, description="The end-user's query.")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=4096, gt=0)
+    extra: dict[str, Any] = Field(default_factory=dict, description="Provider pass-through parameters.")
+
+
+class ToolCall(BaseModel):
+    """A tool/function call the model asked for (``ToolCallResult`` in the reference library)."""
+
+    id: str = ""
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class LLMResponse(BaseModel):
+    """Provider-agnostic answer."""
+
+    content: str | None = None
+    thinking: str | None = None
+    parsed: dict[str, Any] | list[Any] | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    finish_reason: FinishReason = FinishReason.STOP
+    usage: dict[str, int] = Field(default_factory=dict)
+    raw: Any = None
+
+
+class BatchResult(BaseModel):
+    """The outcome of one input line: an answer, or an error that says why."""
+
+    custom_id: str
+    response: LLMResponse | None = None
+    error: str | None = None
+    raw: Any = None
+    line: int | None = Field(default=None, description="1-based line number in the input file.")
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.response is not None
+
+
+class BatchJobInfo(BaseModel):
+    """A job as the reference library describes it; ``job_id`` here is the gateway's job id."""
+
+    job_id: str
+    provider: str
+    status: BatchStatus
+    created_at: float
+    request_count: int = Field(default=0, ge=0)
+    raw: Any = None
+
+
+Provider = Literal["openai", "anthropic"]
+InvalidLinePolicy = Literal["reject", "skip"]
+
+
+class JobSpec(BaseModel):
+    """What a job adds to its items: where and how to run them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Provider
+    model: str = Field(min_length=1)
+    system_prompt: str | None = None
+    on_invalid: InvalidLinePolicy = "reject"
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class ResultCounts(BaseModel):
+    succeeded: int = 0
+    errored: int = 0
+    expired: int = 0
+    cancelled: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.errored + self.expired + self.cancelled
+
+    def add(self, other: ResultCounts) -> ResultCounts:
+        return ResultCounts(
+            succeeded=self.succeeded + other.succeeded,
+            errored=self.errored + other.errored,
+            expired=self.expired + other.expired,
+            cancelled=self.cancelled + other.cancelled,
+        )
+
+
+def add_usage(total: dict[str, int], usage: dict[str, int]) -> None:
+    """Accumulate token counts in place (keys are summed, missing keys count as zero)."""
+    for key, value in usage.items():
+        total[key] = total.get(key, 0) + int(value)
+
+
+class JobSummary(BatchJobInfo):
+    """``summary.json`` and the jobs-table row: the final BatchJobInfo plus what the job did."""
+
+    model: str
+    source: str | None = None
+    counts: ResultCounts = Field(default_factory=ResultCounts)
+    usage: dict[str, int] = Field(default_factory=dict)
+    chunk_count: int = 0
+    reason: str | None = None
+    results_uri: str | None = None
+    errors_uri: str | None = None
+    updated_at: float | None = None
+    finished_at: float | None = None

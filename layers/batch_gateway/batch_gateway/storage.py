@@ -1,0 +1,261 @@
+"""S3 and DynamoDB access: the only module that knows object keys, table keys and item shapes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools.utilities.streaming import S3Object
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from batch_gateway.models import BatchResult, BatchStatus, JobSummary, ResultCounts
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_stepfunctions.client import SFNClient
+
+JOB_SK = "JOB"
+CHUNK_SK_PREFIX = "CHUNK#"
+
+
+# ---------------------------------------------------------------- object keys
+def staging_prefix(job_id: str) -> str:
+    return f"staging/{job_id}/"
+
+
+def chunk_requests_key(job_id: str, chunk: int) -> str:
+    return f"{staging_prefix(job_id)}chunk-{chunk:04d}.requests.jsonl"
+
+
+def chunk_index_key(job_id: str, chunk: int) -> str:
+    return f"{staging_prefix(job_id)}chunk-{chunk:04d}.index.jsonl"
+
+
+def chunk_results_key(job_id: str, chunk: int) -> str:
+    return f"{staging_prefix(job_id)}chunk-{chunk:04d}.results.jsonl"
+
+
+def results_key(job_id: str) -> str:
+    return f"results/{job_id}/results.jsonl"
+
+
+def summary_key(job_id: str) -> str:
+    return f"results/{job_id}/summary.json"
+
+
+def errors_key(job_id: str) -> str:
+    return f"results/{job_id}/errors.jsonl"
+
+
+def large_result_key(job_id: str, line: int) -> str:
+    return f"results/{job_id}/items/{line:09d}.json"
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+# ---------------------------------------------------------------- S3
+def s3_client() -> S3Client:
+    return boto3.client("s3")
+
+
+def open_object(bucket: str, key: str, version_id: str | None = None) -> IO[bytes]:
+    """A seekable stream over an object (Powertools streaming: range reads, never the whole body)."""
+    return S3Object(bucket=bucket, key=key, version_id=version_id, boto3_client=s3_client())
+
+
+def upload_file(path: Path, bucket: str, key: str, content_type: str = "application/x-ndjson") -> None:
+    """Upload a local file; large files go up as a multipart upload streamed from disk."""
+    s3_client().upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
+
+
+def upload_stream(stream: IO[bytes], bucket: str, key: str, content_type: str) -> None:
+    s3_client().upload_fileobj(stream, bucket, key, ExtraArgs={"ContentType": content_type})
+
+
+def download_file(bucket: str, key: str, path: Path) -> None:
+    s3_client().download_file(bucket, key, str(path))
+
+
+def put_json(bucket: str, key: str, document: Any) -> None:
+    body = json.dumps(document, indent=2, default=str).encode()
+    s3_client().put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+
+def delete_prefix(bucket: str, prefix: str) -> None:
+    client = s3_client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys})  # type: ignore[typeddict-item]
+
+
+# ---------------------------------------------------------------- DynamoDB
+def to_dynamo(document: Any) -> Any:
+    """DynamoDB takes Decimal, not float."""
+    return json.loads(json.dumps(document, default=str), parse_float=Decimal)
+
+
+def from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_dynamo(v) for v in value]
+    return value
+
+
+def _table(name: str) -> Table:
+    return boto3.resource("dynamodb").Table(name)
+
+
+def chunk_sk(chunk: int) -> str:
+    return f"{CHUNK_SK_PREFIX}{chunk:04d}"
+
+
+class JobsRepository:
+    """The jobs table: one ``JOB`` row per job and one ``CHUNK#NNNN`` row per provider batch."""
+
+    def __init__(self, table_name: str) -> None:
+        self._table = _table(table_name)
+
+    def create_job(self, job: JobSummary) -> bool:
+        """Insert the job row; False when it already exists (a re-delivered event)."""
+        item = {"job_id": job.job_id, "sk": JOB_SK, **to_dynamo(job.model_dump(mode="json", exclude={"raw"}))}
+        try:
+            self._table.put_item(Item=item, ConditionExpression=Attr("job_id").not_exists())
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get_job(self, job_id: str) -> JobSummary | None:
+        item = self._table.get_item(Key={"job_id": job_id, "sk": JOB_SK}, ConsistentRead=True).get("Item")
+        if item is None:
+            return None
+        return JobSummary.model_validate(from_dynamo(item))
+
+    def save_job(self, job: JobSummary) -> None:
+        job.updated_at = time.time()
+        item = {"job_id": job.job_id, "sk": JOB_SK, **to_dynamo(job.model_dump(mode="json", exclude={"raw"}))}
+        self._table.put_item(Item=item)
+
+    def set_job_status(self, job_id: str, status: BatchStatus, reason: str | None = None) -> None:
+        self._table.update_item(
+            Key={"job_id": job_id, "sk": JOB_SK},
+            UpdateExpression="SET #s = :s, reason = :r, updated_at = :u",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": status.value, ":r": reason, ":u": to_dynamo(time.time())},
+        )
+
+    def put_chunk(self, job_id: str, chunk: int, fields: dict[str, Any]) -> None:
+        self._table.put_item(
+            Item={"job_id": job_id, "sk": chunk_sk(chunk), "chunk": chunk, **to_dynamo(fields)}
+        )
+
+    def get_chunk(self, job_id: str, chunk: int) -> dict[str, Any]:
+        item = self._table.get_item(Key={"job_id": job_id, "sk": chunk_sk(chunk)}, ConsistentRead=True).get(
+            "Item"
+        )
+        if item is None:
+            raise LookupError(f"job {job_id} has no chunk {chunk}")
+        result: dict[str, Any] = from_dynamo(item)
+        return result
+
+    def update_chunk(
+        self, job_id: str, chunk: int, fields: dict[str, Any], only_if_absent: str | None = None
+    ) -> bool:
+        """Set fields on a chunk row; with ``only_if_absent`` the write happens once (False if it was set)."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":v{i}": to_dynamo(value) for i, value in enumerate(fields.values())}
+        kwargs: dict[str, Any] = {
+            "Key": {"job_id": job_id, "sk": chunk_sk(chunk)},
+            "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if only_if_absent:
+            kwargs["ConditionExpression"] = Attr(only_if_absent).not_exists()
+        try:
+            self._table.update_item(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def list_chunks(self, job_id: str) -> list[dict[str, Any]]:
+        chunks: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("job_id").eq(job_id) & Key("sk").begins_with(CHUNK_SK_PREFIX),
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            chunks.extend(from_dynamo(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return chunks
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def counts_of(chunk: dict[str, Any]) -> ResultCounts:
+    return ResultCounts.model_validate(chunk.get("counts") or {})
+
+
+class ResultsRepository:
+    """The results table: one row per input line, keyed by job id and custom_id."""
+
+    def __init__(self, table_name: str, bucket: str, row_max_bytes: int) -> None:
+        self._table = _table(table_name)
+        self._bucket = bucket
+        self._row_max_bytes = row_max_bytes
+
+    def row_for(self, job_id: str, result: BatchResult) -> dict[str, Any]:
+        response = result.response
+        row: dict[str, Any] = {
+            "job_id": job_id,
+            "custom_id": result.custom_id,
+            "line": result.line,
+            "ok": result.ok,
+            "error": result.error,
+            "content": response.content if response else None,
+            "finish_reason": response.finish_reason.value if response else None,
+            "usage": response.usage if response else {},
+        }
+        if response and (response.tool_calls or response.parsed is not None):
+            row["tool_calls"] = [call.model_dump(mode="json") for call in response.tool_calls]
+        if len(json.dumps(row, default=str).encode()) > self._row_max_bytes:
+            key = large_result_key(job_id, result.line or 0)
+            put_json(self._bucket, key, result.model_dump(mode="json"))
+            row.update(content=None, tool_calls=None, result_uri=s3_uri(self._bucket, key))
+        return {k: v for k, v in to_dynamo(row).items() if v is not None}
+
+    def write(self, job_id: str, results: Iterator[BatchResult]) -> None:
+        # Rows are keyed by (job_id, custom_id): a retried write overwrites the same row, never duplicates.
+        with self._table.batch_writer(overwrite_by_pkeys=["job_id", "custom_id"]) as writer:
+            for result in results:
+                writer.put_item(Item=self.row_for(job_id, result))
+
+    def query(self, job_id: str) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("job_id").eq(job_id)}
+        while True:
+            page = self._table.query(**kwargs)
+            for item in page.get("Items", []):
+                yield from_dynamo(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def stepfunctions_client() -> SFNClient:
+    return boto3.client("stepfunctions")
