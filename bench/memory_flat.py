@@ -22,13 +22,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-MESSAGE = "Classify this support ticket as billing, bug, how-to or account. Ticket: {n} — I was charged twice."
+MESSAGE = (
+    "Classify this support ticket as billing, bug, how-to or account. Ticket: {n} — I was charged twice."
+)
 
 
 def _write_input(path: Path, count: int) -> None:
     with path.open("w") as out:
         for n in range(1, count + 1):
-            out.write(json.dumps({"custom_id": f"ticket-{n:07d}", "user_message": MESSAGE.format(n=n)}) + "\n")
+            out.write(
+                json.dumps({"custom_id": f"ticket-{n:07d}", "user_message": MESSAGE.format(n=n)}) + "\n"
+            )
 
 
 def _local_storage(root: Path) -> None:
@@ -59,9 +63,14 @@ def _run_intake(count: int, root: Path) -> dict[str, float]:
     started = time.perf_counter()
     with source.open("rb") as stream, tempfile.TemporaryDirectory() as work:
         report = split_into_chunks(
-            stream, job_id="bench", spec=JobSpec(provider="openai", model="m"), settings=settings, workdir=Path(work)
+            stream,
+            job_id="bench",
+            spec=JobSpec(provider="openai", model="m"),
+            settings=settings,
+            workdir=Path(work),
         )
-    assert report.accepted and report.request_count == count, report
+    assert report.accepted, report
+    assert report.request_count == count, report
     return {"seconds": time.perf_counter() - started}
 
 
@@ -75,7 +84,9 @@ def _provider_results(count: int) -> Iterator[Any]:
             yield ProviderResult(
                 provider_custom_id=f"ticket-{n:07d}",
                 outcome="succeeded",
-                response=LLMResponse(content=f"billing — ticket {n} " + "x" * 200, usage={"total_tokens": 60}),
+                response=LLMResponse(
+                    content=f"billing — ticket {n} " + "x" * 200, usage={"total_tokens": 60}
+                ),
                 raw={"id": f"batch_req_{n}", "custom_id": f"ticket-{n:07d}"},
             )
 
@@ -89,11 +100,22 @@ def _run_collect(count: int, root: Path) -> dict[str, float]:
     index.parent.mkdir(parents=True)
     with index.open("w") as out:
         for n in range(1, count + 1):
-            out.write(json.dumps({"line": n, "custom_id": f"ticket-{n:07d}", "provider_custom_id": f"ticket-{n:07d}"}))
+            out.write(
+                json.dumps(
+                    {"line": n, "custom_id": f"ticket-{n:07d}", "provider_custom_id": f"ticket-{n:07d}"}
+                )
+            )
             out.write("\n")
     _local_storage(root)
-    state = ChunkState(job_id="bench", bucket="b", chunk=1, provider="openai", provider_batch_id="batch_1",
-                       status=BatchStatus.COMPLETED, wait_seconds=1)
+    state = ChunkState(
+        job_id="bench",
+        bucket="b",
+        chunk=1,
+        provider="openai",
+        provider_batch_id="batch_1",
+        status=BatchStatus.COMPLETED,
+        wait_seconds=1,
+    )
     spool = collection._Spool(root / "spool.bin")
     started = time.perf_counter()
     spool.fill(_provider_results(count))
@@ -114,7 +136,7 @@ def _child(stage: str, count: int) -> None:
 
 
 def _measure(stage: str, count: int) -> dict[str, float]:
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, __file__, "--child", stage, str(count)], check=True, capture_output=True, text=True
     )
     figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -136,10 +158,14 @@ def main() -> None:
         for size in sizes:
             figures = _measure(stage, size)
             report[f"{stage}.{size}"] = figures
-            print(f"{stage:<8} {size:>9} {figures['peak_rss_mb']:>12.1f} {figures['seconds']:>8.2f} "
-                  f"{size / figures['seconds']:>9.0f}")
+            print(
+                f"{stage:<8} {size:>9} {figures['peak_rss_mb']:>12.1f} {figures['seconds']:>8.2f} "
+                f"{size / figures['seconds']:>9.0f}"
+            )
         low, high = report[f"{stage}.{sizes[0]}"], report[f"{stage}.{sizes[-1]}"]
-        print(f"{stage}: peak RSS x{high['peak_rss_mb'] / low['peak_rss_mb']:.2f} for x{sizes[-1] / sizes[0]:.0f} lines")
+        print(
+            f"{stage}: peak RSS x{high['peak_rss_mb'] / low['peak_rss_mb']:.2f} for x{sizes[-1] / sizes[0]:.0f} lines"
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,52 @@
+"""Batch providers behind one protocol (see ``base.BatchProvider``).
+
+Importing this package imports no provider SDK: :func:`get_provider` imports only the chosen
+provider's module, and that module imports its SDK only when it first talks to the provider.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from batch_gateway.providers.base import (
+    BatchProgress,
+    BatchProvider,
+    ProviderError,
+    ProviderLimits,
+    ProviderResult,
+    SubmittedBatch,
+)
+from batch_gateway.providers.custom_ids import provider_custom_id
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+PROVIDER_NAMES: tuple[str, ...] = ("openai", "anthropic")
+
+__all__ = [
+    "PROVIDER_NAMES",
+    "BatchProgress",
+    "BatchProvider",
+    "ProviderError",
+    "ProviderLimits",
+    "ProviderResult",
+    "SubmittedBatch",
+    "get_provider",
+    "provider_custom_id",
+]
+
+
+def get_provider(name: str, api_key: str, base_url: str | None = None, max_retries: int = 5) -> BatchProvider:
+    """The provider called ``name`` (one of PROVIDER_NAMES); ValueError for any other name."""
+    factory: Callable[..., BatchProvider]
+    if name == "openai":
+        from batch_gateway.providers.openai_batch import OpenAIBatchProvider
+
+        factory = OpenAIBatchProvider
+    elif name == "anthropic":
+        from batch_gateway.providers.anthropic_batch import AnthropicBatchProvider
+
+        factory = AnthropicBatchProvider
+    else:
+        raise ValueError(f"unknown provider {name!r}; expected one of: {', '.join(PROVIDER_NAMES)}")
+    return factory(api_key=api_key, base_url=base_url, max_retries=max_retries)

@@ -1,0 +1,169 @@
+"""Anthropic Message Batches provider.
+
+The ``anthropic`` SDK (about 2 s to import) is imported only when a call actually talks to Anthropic
+(the client is created on first use), so building request lines or reading ``limits`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+from batch_gateway.models import BatchItem, JobSpec
+from batch_gateway.providers import custom_ids
+from batch_gateway.providers.base import (
+    BatchProgress,
+    ProviderError,
+    ProviderResult,
+    SubmittedBatch,
+)
+from batch_gateway.providers.parsing import (
+    anthropic_progress,
+    api_error_message,
+    decode_result_line,
+    parse_anthropic_line,
+)
+from batch_gateway.providers.requests import ANTHROPIC_LIMITS, build_anthropic_request
+from batch_gateway.providers.streaming import resumable_lines
+
+if TYPE_CHECKING:
+    from anthropic import Anthropic
+    from anthropic.types.messages import MessageBatch, batch_create_params
+
+
+def read_requests(requests_file: Path) -> list[dict[str, Any]]:
+    """The ``{custom_id, params}`` requests of a JSONL file (the API takes them in one JSON body)."""
+    requests: list[dict[str, Any]] = []
+    with requests_file.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                request = json.loads(line)
+            except ValueError as exc:
+                raise ProviderError(f"{requests_file.name} line {number} is not valid JSON ({exc})") from None
+            if not isinstance(request, dict):
+                raise ProviderError(f"{requests_file.name} line {number} is not a JSON object")
+            requests.append(request)
+    return requests
+
+
+class AnthropicBatchProvider:
+    name = "anthropic"
+    limits = ANTHROPIC_LIMITS
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str | None = None,
+        max_retries: int = 5,
+        *,
+        client: Anthropic | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self._max_retries = max_retries
+        self._client = client
+        self._sleep = sleep
+
+    @property
+    def client(self) -> Anthropic:
+        if self._client is None:
+            if not self._api_key:
+                raise ProviderError("no Anthropic API key configured: the SDK cannot authenticate")
+            import anthropic
+
+            # The SDK retries connection errors, 408/409/429 and 5xx (and overloaded) with backoff.
+            self._client = anthropic.Anthropic(
+                api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
+            )
+        return self._client
+
+    # ------------------------------------------------------------------------------------ pure parts
+
+    def provider_custom_id(self, custom_id: str, line: int) -> str:
+        return custom_ids.provider_custom_id(custom_id, line)
+
+    def build_request(self, provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
+        return build_anthropic_request(provider_custom_id, item, spec)
+
+    # ---------------------------------------------------------------------------------- API calls
+
+    def submit(self, requests_file: Path, spec: JobSpec, metadata: dict[str, str]) -> SubmittedBatch:
+        """Create the batch. Message Batches take no metadata: the caller keeps its own records."""
+        requests = cast("list[batch_create_params.Request]", read_requests(requests_file))
+        with self._errors("the batch"):
+            batch = self.client.messages.batches.create(requests=requests)
+        progress = self._progress(batch)
+        return SubmittedBatch(provider_batch_id=batch.id, status=progress.status, raw=progress.raw)
+
+    def poll(self, provider_batch_id: str) -> BatchProgress:
+        with self._errors(f"the status request for batch {provider_batch_id}"):
+            batch = self.client.messages.batches.retrieve(provider_batch_id)
+        return self._progress(batch)
+
+    def cancel(self, provider_batch_id: str) -> BatchProgress:
+        with self._errors(f"the cancel request for batch {provider_batch_id}"):
+            batch = self.client.messages.batches.cancel(provider_batch_id)
+        return self._progress(batch)
+
+    def iter_results(self, provider_batch_id: str) -> Iterator[ProviderResult]:
+        """Stream the results file line by line (resumable), as the provider sends it."""
+        import anthropic
+        import httpx2
+
+        source = f"Anthropic results of batch {provider_batch_id}"
+
+        def open_lines() -> AbstractContextManager[Iterable[str]]:
+            return self._result_lines(provider_batch_id)
+
+        lines = resumable_lines(
+            open_lines,
+            what=source,
+            retryable=(httpx2.TransportError, anthropic.APIConnectionError),
+            attempts=self._max_retries + 1,
+            sleep=self._sleep,
+        )
+        with self._errors(f"the results download of batch {provider_batch_id}"):
+            for number, text in lines:
+                yield parse_anthropic_line(decode_result_line(text, source=source, number=number))
+
+    # -------------------------------------------------------------------------------------- helpers
+
+    @contextmanager
+    def _result_lines(self, provider_batch_id: str) -> Iterator[Iterable[str]]:
+        # with_streaming_response gives the raw JSONL text, so ProviderResult.raw is the provider's
+        # own line and parsing does not depend on how the SDK models it.
+        with self.client.messages.batches.with_streaming_response.results(provider_batch_id) as response:
+            yield response.iter_lines()
+
+    def _progress(self, batch: MessageBatch) -> BatchProgress:
+        return anthropic_progress(batch.to_dict(mode="json"))
+
+    @contextmanager
+    def _errors(self, subject: str) -> Iterator[None]:
+        import anthropic
+
+        try:
+            yield
+        except anthropic.APIStatusError as exc:
+            _raise_readable(
+                f"Anthropic rejected {subject}: "
+                f"{api_error_message(exc.body, 'no error message given')} (HTTP {exc.status_code})",
+                exc,
+            )
+        except anthropic.APIConnectionError as exc:
+            cause = f" ({exc.__cause__})" if exc.__cause__ is not None and str(exc.__cause__) else ""
+            _raise_readable(f"Could not reach Anthropic for {subject}: {exc.message}{cause}", exc)
+        except anthropic.AnthropicError as exc:
+            # For example "No `results_url` for the given batch; Has it finished processing? in_progress"
+            _raise_readable(f"Anthropic client error for {subject}: {exc}", exc)
+
+
+def _raise_readable(message: str, exc: BaseException) -> NoReturn:
+    raise ProviderError(message) from exc

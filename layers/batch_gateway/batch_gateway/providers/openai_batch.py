@@ -1,0 +1,192 @@
+"""OpenAI Batch API provider (Files + Batches, ``/v1/chat/completions``).
+
+The ``openai`` SDK is imported only when a call actually talks to OpenAI (the client is created on
+first use), so building request lines or reading ``limits`` costs no SDK import.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from batch_gateway.models import BatchItem, JobSpec
+from batch_gateway.providers import custom_ids
+from batch_gateway.providers.base import (
+    BatchProgress,
+    ProviderError,
+    ProviderResult,
+    SubmittedBatch,
+)
+from batch_gateway.providers.parsing import (
+    api_error_message,
+    decode_result_line,
+    openai_progress,
+    parse_openai_line,
+)
+from batch_gateway.providers.requests import OPENAI_ENDPOINT, OPENAI_LIMITS, build_openai_request
+from batch_gateway.providers.streaming import resumable_lines
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+    from openai.types import Batch
+
+METADATA_MAX_KEYS = 16
+METADATA_MAX_KEY_CHARS = 64
+METADATA_MAX_VALUE_CHARS = 512
+
+
+def trim_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    """Fit metadata into OpenAI's limits: at most 16 keys, keys <= 64 and values <= 512 characters."""
+    trimmed: dict[str, str] = {}
+    for key, value in metadata.items():
+        if len(trimmed) >= METADATA_MAX_KEYS:
+            break
+        short_key = str(key)[:METADATA_MAX_KEY_CHARS]
+        if short_key and short_key not in trimmed:
+            trimmed[short_key] = str(value)[:METADATA_MAX_VALUE_CHARS]
+    return trimmed
+
+
+class OpenAIBatchProvider:
+    name = "openai"
+    limits = OPENAI_LIMITS
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str | None = None,
+        max_retries: int = 5,
+        *,
+        client: OpenAI | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self._max_retries = max_retries
+        self._client = client
+        self._sleep = sleep
+
+    @property
+    def client(self) -> OpenAI:
+        if self._client is None:
+            if not self._api_key:
+                raise ProviderError("no OpenAI API key configured: the SDK cannot authenticate")
+            import openai
+
+            # The SDK retries connection errors, 408/409/429 and 5xx with exponential backoff.
+            self._client = openai.OpenAI(
+                api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
+            )
+        return self._client
+
+    # ------------------------------------------------------------------------------------ pure parts
+
+    def provider_custom_id(self, custom_id: str, line: int) -> str:
+        return custom_ids.provider_custom_id(custom_id, line)
+
+    def build_request(self, provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
+        return build_openai_request(provider_custom_id, item, spec)
+
+    # ---------------------------------------------------------------------------------- API calls
+
+    def submit(self, requests_file: Path, spec: JobSpec, metadata: dict[str, str]) -> SubmittedBatch:
+        with self._errors("the batch file"), requests_file.open("rb") as fh:
+            uploaded = self.client.files.create(file=(requests_file.name, fh), purpose="batch")
+        try:
+            with self._errors("the batch"):
+                batch = self.client.batches.create(
+                    input_file_id=uploaded.id,
+                    endpoint=OPENAI_ENDPOINT,
+                    completion_window="24h",
+                    metadata=trim_metadata(metadata),
+                )
+        except ProviderError:
+            self._delete_file_quietly(uploaded.id)
+            raise
+        progress = self._progress(batch)
+        return SubmittedBatch(provider_batch_id=batch.id, status=progress.status, raw=progress.raw)
+
+    def poll(self, provider_batch_id: str) -> BatchProgress:
+        with self._errors(f"the status request for batch {provider_batch_id}"):
+            batch = self.client.batches.retrieve(provider_batch_id)
+        return self._progress(batch)
+
+    def cancel(self, provider_batch_id: str) -> BatchProgress:
+        with self._errors(f"the cancel request for batch {provider_batch_id}"):
+            batch = self.client.batches.cancel(provider_batch_id)
+        return self._progress(batch)
+
+    def iter_results(self, provider_batch_id: str) -> Iterator[ProviderResult]:
+        """Results from the output file, then the error file (each streamed, resumable)."""
+        progress = self.poll(provider_batch_id)
+        if not progress.status.is_terminal:
+            raise ProviderError(
+                f"OpenAI batch {provider_batch_id} is still {progress.provider_status}; "
+                "its results can be read once it has ended"
+            )
+        raw = progress.raw if isinstance(progress.raw, dict) else {}
+        for kind in ("output", "error"):
+            file_id = raw.get(f"{kind}_file_id")
+            if not isinstance(file_id, str) or not file_id:
+                continue  # null or "" when no request ended that way
+            yield from self._iter_file(file_id, f"OpenAI {kind} file {file_id} of batch {provider_batch_id}")
+
+    # -------------------------------------------------------------------------------------- helpers
+
+    def _iter_file(self, file_id: str, source: str) -> Iterator[ProviderResult]:
+        import httpx2
+        import openai
+
+        def open_lines() -> AbstractContextManager[Iterable[str]]:
+            return self._file_lines(file_id)
+
+        lines = resumable_lines(
+            open_lines,
+            what=source,
+            retryable=(httpx2.TransportError, openai.APIConnectionError),
+            attempts=self._max_retries + 1,
+            sleep=self._sleep,
+        )
+        with self._errors(f"the download of {source}"):
+            for number, text in lines:
+                yield parse_openai_line(decode_result_line(text, source=source, number=number))
+
+    @contextmanager
+    def _file_lines(self, file_id: str) -> Iterator[Iterable[str]]:
+        with self.client.files.with_streaming_response.content(file_id) as response:
+            yield response.iter_lines()
+
+    def _progress(self, batch: Batch) -> BatchProgress:
+        return openai_progress(batch.to_dict(mode="json"))
+
+    def _delete_file_quietly(self, file_id: str) -> None:
+        import openai
+
+        # Best effort: batch input files expire on their own after 30 days.
+        with suppress(openai.OpenAIError):
+            self.client.files.delete(file_id)
+
+    @contextmanager
+    def _errors(self, subject: str) -> Iterator[None]:
+        import openai
+
+        try:
+            yield
+        except openai.APIStatusError as exc:
+            _raise_readable(
+                f"OpenAI rejected {subject}: "
+                f"{api_error_message(exc.body, 'no error message given')} (HTTP {exc.status_code})",
+                exc,
+            )
+        except openai.APIConnectionError as exc:
+            cause = f" ({exc.__cause__})" if exc.__cause__ is not None and str(exc.__cause__) else ""
+            _raise_readable(f"Could not reach OpenAI for {subject}: {exc.message}{cause}", exc)
+        except openai.OpenAIError as exc:
+            _raise_readable(f"OpenAI client error for {subject}: {exc}", exc)
+
+
+def _raise_readable(message: str, exc: BaseException) -> NoReturn:
+    raise ProviderError(message) from exc

@@ -1,0 +1,144 @@
+"""Provider request lines built from BatchItems (pure: no SDK import, no I/O).
+
+Intake validates and stages lines with :func:`request_builder_for` alone, so it never imports a
+provider SDK; the providers themselves build lines with the same functions.
+
+Key order is fixed (gateway keys first, then ``extra`` keys sorted), so the same item and spec always
+give byte-identical lines; :func:`encode_request_line` writes them as compact JSON.
+
+``item.extra`` is merged into the request body (OpenAI ``body``, Anthropic ``params``) and may override
+any parameter the gateway only defaults (temperature, the token limit, Anthropic ``system``...). It may
+not touch what the gateway owns: see :data:`GATEWAY_OWNED_KEYS`. An ``extra`` value of ``None`` removes
+that key from the request (for example ``{"temperature": null}`` for a model that rejects it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+from batch_gateway.models import BatchItem, JobSpec
+from batch_gateway.providers import custom_ids
+from batch_gateway.providers.base import ProviderLimits
+
+OPENAI_ENDPOINT: Final = "/v1/chat/completions"
+
+# Per-batch limits (DESIGN.md section 3).
+OPENAI_LIMITS = ProviderLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024)
+ANTHROPIC_LIMITS = ProviderLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024)
+
+# Keys of the request body that only the gateway sets: the conversation, the model (one per job, and
+# OpenAI requires one model per batch file), streaming (batches cannot stream) and the id mapping.
+GATEWAY_OWNED_KEYS: frozenset[str] = frozenset({"messages", "model", "stream", "custom_id"})
+
+
+def check_extra(extra: dict[str, Any]) -> None:
+    """Raise ValueError (readable, names the key) when ``extra`` tries to set a gateway-owned key."""
+    owned = sorted(GATEWAY_OWNED_KEYS.intersection(extra))
+    if owned:
+        names = ", ".join(f"'{key}'" for key in owned)
+        raise ValueError(
+            f"extra may not set {names}: the gateway sets messages, model, stream and custom_id itself "
+            "(the model comes from the job, the message from user_message)"
+        )
+
+
+def _temperature_is_default(item: BatchItem) -> bool:
+    return "temperature" not in item.model_fields_set
+
+
+def _merge_extra(body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    for key in sorted(extra):
+        value = extra[key]
+        if value is None:
+            body.pop(key, None)
+        else:
+            body[key] = value
+    return body
+
+
+def build_openai_request(provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
+    """One ``/v1/chat/completions`` line of an OpenAI batch input file."""
+    check_extra(item.extra)
+    messages: list[dict[str, str]] = []
+    if spec.system_prompt:
+        messages.append({"role": "system", "content": spec.system_prompt})
+    messages.append({"role": "user", "content": item.user_message})
+    body: dict[str, Any] = {"model": spec.model, "messages": messages}
+    # Reasoning models accept only their default temperature; a user who asks for reasoning and did
+    # not choose a temperature gets the model's default instead of a per-line 400.
+    if not ("reasoning_effort" in item.extra and _temperature_is_default(item)):
+        body["temperature"] = item.temperature
+    # max_completion_tokens, not max_tokens: the SDK documents max_tokens as deprecated and "not
+    # compatible with o-series models", while max_completion_tokens works for every current chat model
+    # (it also bounds reasoning tokens). A user who really needs the old parameter passes
+    # extra={"max_tokens": n}; then we leave ours out, as the API refuses requests that set both.
+    if "max_tokens" not in item.extra:
+        body["max_completion_tokens"] = item.max_tokens
+    _merge_extra(body, item.extra)
+    return {"custom_id": provider_custom_id, "method": "POST", "url": OPENAI_ENDPOINT, "body": body}
+
+
+def _thinking_enabled(extra: dict[str, Any]) -> bool:
+    thinking = extra.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type", "enabled") != "disabled"
+
+
+def build_anthropic_request(provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
+    """One ``{custom_id, params}`` request of an Anthropic Message Batch."""
+    check_extra(item.extra)
+    params: dict[str, Any] = {
+        "model": spec.model,
+        "max_tokens": item.max_tokens,
+        "messages": [{"role": "user", "content": item.user_message}],
+    }
+    if spec.system_prompt:
+        params["system"] = spec.system_prompt
+    # Extended thinking refuses any temperature but the default; see build_openai_request.
+    if not (_thinking_enabled(item.extra) and _temperature_is_default(item)):
+        params["temperature"] = item.temperature
+    _merge_extra(params, item.extra)
+    return {"custom_id": provider_custom_id, "params": params}
+
+
+def encode_request_line(request: dict[str, Any]) -> bytes:
+    """Compact, deterministic JSONL line (with the trailing newline), UTF-8."""
+    text = json.dumps(request, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a "\\udXXX" escape in the input: keep it escaped
+        return (json.dumps(request, separators=(",", ":")) + "\n").encode("ascii")
+
+
+BuildFunction = Callable[[str, BatchItem, JobSpec], dict[str, Any]]
+
+
+class RequestBuilder:
+    """The SDK-free part of a provider: its name, limits, id rule and request lines."""
+
+    def __init__(self, name: str, limits: ProviderLimits, build: BuildFunction) -> None:
+        self.name = name
+        self.limits = limits
+        self._build = build
+
+    def provider_custom_id(self, custom_id: str, line: int) -> str:
+        return custom_ids.provider_custom_id(custom_id, line)
+
+    def build_request(self, provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
+        """The request line; ValueError (readable) when ``item.extra`` sets a gateway-owned key."""
+        return self._build(provider_custom_id, item, spec)
+
+
+_BUILDERS = {
+    "openai": RequestBuilder("openai", OPENAI_LIMITS, build_openai_request),
+    "anthropic": RequestBuilder("anthropic", ANTHROPIC_LIMITS, build_anthropic_request),
+}
+
+
+def request_builder_for(provider: str) -> RequestBuilder:
+    """The RequestBuilder of ``provider`` ("openai" or "anthropic"); ValueError for any other name."""
+    try:
+        return _BUILDERS[provider]
+    except KeyError:
+        raise ValueError(f"unknown provider {provider!r}; expected one of: {', '.join(_BUILDERS)}") from None

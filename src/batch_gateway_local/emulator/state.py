@@ -1,0 +1,153 @@
+"""Thread-safe in-memory state of the emulator."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .scenarios import Scenario
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Provider limits the emulator enforces (defaults are the providers' documented ones)."""
+
+    openai_max_requests: int = 50_000
+    openai_max_file_bytes: int = 200 * MB
+    openai_max_upload_bytes: int = 512 * MB
+    openai_enqueued_tokens: int | None = None
+    """Per-model enqueued prompt-token limit over active batches; None = unlimited."""
+    anthropic_max_requests: int = 100_000
+    anthropic_max_body_bytes: int = 256 * MB
+
+
+@dataclass
+class Config:
+    polls_to_complete: int = 2
+    limits: Limits = field(default_factory=Limits)
+    scenario: str = "default"
+    non_2xx_file: Literal["output", "error"] = "output"
+    """Where OpenAI per-request 4xx/5xx response lines go."""
+    clock: Callable[[], float] = time.time
+    chunk_size: int = 64 * 1024
+
+
+@dataclass
+class StoredFile:
+    id: str
+    filename: str
+    purpose: str
+    created_at: int
+    data: bytes
+    expires_at: int | None = None
+    lines: list[Any] | None = None
+    """Parsed JSONL lines of an uploaded batch input file (parsed once, at upload)."""
+    scenario: Scenario | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": len(self.data),
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+            "status_details": None,
+        }
+
+
+@dataclass
+class OpenAIItem:
+    line: int
+    custom_id: str
+    body: dict[str, Any]
+    status_code: int = 200
+    """The emulated HTTP status of this request (decided at validation)."""
+
+
+@dataclass
+class OpenAIBatch:
+    id: str
+    input_file_id: str
+    endpoint: str
+    completion_window: str
+    metadata: dict[str, str] | None
+    created_at: int
+    expires_at: int
+    scenario: Scenario
+    polls_needed: int
+    items: list[OpenAIItem] = field(default_factory=list)
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    model: str | None = None
+    prompt_tokens: int = 0
+    status: str = "validating"
+    polls: int = 0
+    finished: int = 0
+    in_progress_at: int | None = None
+    finalizing_at: int | None = None
+    completed_at: int | None = None
+    failed_at: int | None = None
+    expired_at: int | None = None
+    cancelling_at: int | None = None
+    cancelled_at: int | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    usage: dict[str, Any] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class AnthropicItem:
+    custom_id: str
+    params: dict[str, Any]
+
+
+@dataclass
+class AnthropicBatch:
+    id: str
+    created_at: float
+    expires_at: float
+    scenario: Scenario
+    polls_needed: int
+    items: list[AnthropicItem]
+    processing_status: str = "in_progress"
+    polls: int = 0
+    finished: int = 0
+    ended_at: float | None = None
+    cancel_initiated_at: float | None = None
+    archived_at: float | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    results: bytes | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Store:
+    """All emulator state behind one lock (batches also carry their own lock for state changes)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+        self._token = secrets.token_hex(4)
+        self._counter = 0
+        self.files: dict[str, StoredFile] = {}
+        self.openai_batches: dict[str, OpenAIBatch] = {}
+        self.anthropic_batches: dict[str, AnthropicBatch] = {}
+        self.batches_created: dict[str, int] = {"openai": 0, "anthropic": 0}
+        self.files_uploaded = 0
+        self.base_url = ""
+
+    def now(self) -> float:
+        return self.config.clock()
+
+    def new_id(self, prefix: str) -> str:
+        with self.lock:
+            self._counter += 1
+            return f"{prefix}{self._token}{self._counter:016x}"
