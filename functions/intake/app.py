@@ -1,6 +1,7 @@
 """Intake: an object created under inbox/ becomes a validated, staged job and one workflow execution."""
 
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
@@ -13,15 +14,16 @@ logger = Logger()
 tracer = Tracer()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     outcomes = []
     for record in event.records:
         obj = record.s3.get_object
-        outcome = intake_object(record.s3.bucket.name, obj.key, obj.get("versionId"), get_settings())
+        key = unquote_plus(obj.key)  # S3 events carry the key URL-encoded ("+" for a space)
+        outcome = intake_object(record.s3.bucket.name, key, obj.get("versionId"), get_settings())
         logger.append_keys(job_id=outcome.job_id)
-        logger.info("intake", extra={"key": obj.key, "outcome": outcome.status, "reason": outcome.reason})
+        logger.info("intake", extra={"key": key, "outcome": outcome.status, "reason": outcome.reason})
         outcomes.append(outcome.model_dump())
     return {"jobs": outcomes}

@@ -1,0 +1,146 @@
+"""``batch-gateway``: run jobs on the offline stack (and, later, against a deployed stack)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from batch_gateway.models import BatchStatus, JobSpec, JobSummary
+
+FINISHED_OK = {BatchStatus.COMPLETED, BatchStatus.EXPIRED, BatchStatus.CANCELLED}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batch-gateway", description="LLM batch jobs through provider batch APIs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    local = commands.add_parser(
+        "local", help="the offline stack: moto + the provider emulator"
+    ).add_subparsers(dest="local_command", required=True)
+    run = local.add_parser("run", help="run one JSONL file end to end on the offline stack")
+    run.add_argument("file", type=Path, help="JSONL file of BatchItems")
+    run.add_argument("--provider", required=True, choices=["openai", "anthropic"])
+    run.add_argument("--model", required=True)
+    run.add_argument("--system-prompt", default=None)
+    run.add_argument("--out", type=Path, required=True, help="directory for results.jsonl, summary.json, ...")
+    run.add_argument("--chunk-size", type=int, default=10_000, help="most items per provider batch")
+    run.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the job")
+    return parser
+
+
+class _ProgressLine:
+    """One status line, rewritten in place on a terminal and printed on change otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream, self._last = stream, ""
+        self._tty = stream.isatty()
+
+    def show(self, text: str) -> None:
+        if text == self._last:
+            return
+        self._last = text
+        if self._tty:
+            self._stream.write("\r\033[K" + text)
+        else:
+            self._stream.write(text + "\n")
+        self._stream.flush()
+
+    def done(self) -> None:
+        if self._tty and self._last:
+            self._stream.write("\n")
+
+
+def _sample_answers(results: Path, count: int = 2) -> list[str]:
+    samples: list[str] = []
+    if not results.exists():
+        return samples
+    with results.open() as lines:
+        for line in lines:
+            result = json.loads(line)
+            if result.get("response") and result["response"].get("content"):
+                answer = " ".join(result["response"]["content"].split())
+                samples.append(f"{result['custom_id']}: {answer[:160]}")
+            if len(samples) == count:
+                break
+    return samples
+
+
+def _print_summary(job: JobSummary, files: dict[str, Path], seconds: float, out: TextIO) -> None:
+    c = job.counts
+    out.write(f"job       {job.job_id}\n")
+    out.write(f"status    {job.status.value}{f' ({job.reason})' if job.reason else ''}\n")
+    out.write(
+        f"provider  {job.provider} / {job.model}, {job.chunk_count} provider batch(es), {seconds:.1f} s\n"
+    )
+    out.write(
+        f"items     {job.request_count}: {c.succeeded} succeeded, {c.errored} errored, "
+        f"{c.expired} expired, {c.cancelled} cancelled\n"
+    )
+    if job.usage:
+        out.write(
+            f"tokens    {job.usage.get('prompt_tokens', 0)} in, {job.usage.get('completion_tokens', 0)} out\n"
+        )
+    for name, path in files.items():
+        out.write(f"  {name:<20} {path}\n")
+    for sample in _sample_answers(files.get("results.jsonl", Path("/nonexistent"))):
+        out.write(f"  answer  {sample}\n")
+
+
+def _local_run(args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        sys.stderr.write(f"error: {args.file} is not a file\n")
+        return 2
+    spec = JobSpec(provider=args.provider, model=args.model, system_prompt=args.system_prompt)
+    progress_line = _ProgressLine(sys.stderr)
+    progress_line.show("starting the offline stack (moto + provider emulator)...")
+    # Imported here: moto and the stack take a moment, and `--help` should not wait for them.
+    from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+
+    started = time.monotonic()
+    args.out.mkdir(parents=True, exist_ok=True)
+    log_path = args.out / "function-logs.jsonl"
+    # The functions log JSON to stdout as on Lambda; here that goes to a file, not over the progress line.
+    with (
+        log_path.open("w") as function_logs,
+        contextlib.redirect_stdout(function_logs),
+        LocalGateway(LocalOptions(chunk_max_items=args.chunk_size)) as gateway,
+    ):
+        progress_line.show(f"uploading {args.file} to s3://{gateway.bucket}/inbox/ ...")
+        job_id = gateway.submit_file(args.file, spec)
+
+        def show(progress: object) -> None:
+            from batch_gateway_local.local_gateway import JobProgress
+
+            assert isinstance(progress, JobProgress)
+            total = progress.job.request_count if progress.job else 0
+            progress_line.show(
+                f"job {job_id}: {progress.stage} — {progress.items_done}/{total} items, "
+                f"{len(progress.chunks)} chunk(s), {time.monotonic() - started:.0f} s"
+            )
+
+        job = gateway.wait(job_id, timeout_s=args.timeout, on_progress=show)
+        progress_line.done()
+        files = gateway.export(job_id, args.out)
+    files["function-logs.jsonl"] = log_path
+    _print_summary(job, files, time.monotonic() - started, sys.stdout)
+    if job.status in FINISHED_OK:
+        return 0
+    sys.stderr.write(f"job {job_id} {job.status.value}: {job.reason or 'see summary.json'}\n")
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "local" and args.local_command == "run":
+        return _local_run(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The whole gateway on this machine: the real template and state machine on moto, the emulator as providers.
+
+Used by ``batch-gateway local run``, the e2e tests and the benchmarks, so all three exercise exactly
+what AWS would run: template.yaml, statemachine/batch_job.asl.json and functions/*/app.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+
+from batch_gateway import storage
+from batch_gateway.intake import META_MODEL, META_PROVIDER, META_SYSTEM_PROMPT_B64, job_id_for
+from batch_gateway.models import JobSpec, JobSummary
+from batch_gateway_local.emulator import EmulatorServer
+from batch_gateway_local.offline_stack import OfflineStack
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = PROJECT_ROOT / "template.yaml"
+EMULATOR_API_KEY = "sk-emulator-local"  # the emulator accepts any key; real keys never go here
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    """Knobs of the offline stack; the defaults keep a local job to seconds."""
+
+    chunk_max_items: int = 10_000
+    poll_initial_wait_seconds: int = 1
+    poll_backoff_factor: str = "1"
+    poll_max_wait_seconds: int = 1
+    polls_to_complete: int = 2
+    stack_name: str = "batch-gateway-local"
+
+
+@dataclass
+class JobProgress:
+    """What a progress display shows: the stage and how many items are done."""
+
+    job: JobSummary | None
+    chunks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def stage(self) -> str:
+        if self.job is None or (self.job.chunk_count == 0 and not self.job.status.is_terminal):
+            return "validating"
+        if self.job.finished_at is not None:
+            return self.job.status.value
+        if not self.chunks or any("provider_batch_id" not in c for c in self.chunks):
+            return "submitting"
+        if any("collected_at" not in c and c.get("status") not in _TERMINAL for c in self.chunks):
+            return "waiting for provider"
+        if any("collected_at" not in c for c in self.chunks):
+            return "collecting"
+        return "finalizing"
+
+    @property
+    def items_done(self) -> int:
+        return sum(storage.counts_of(c).total for c in self.chunks if "collected_at" in c)
+
+
+_TERMINAL = {"completed", "failed", "expired", "cancelled"}
+
+
+class LocalGateway:
+    """Context manager: emulator + offline stack up on enter, down on exit."""
+
+    def __init__(self, options: LocalOptions | None = None) -> None:
+        self.options = options or LocalOptions()
+        self._exit = ExitStack()
+        self.emulator = EmulatorServer(polls_to_complete=self.options.polls_to_complete)
+        self.stack: OfflineStack | None = None
+
+    def __enter__(self) -> LocalGateway:
+        try:
+            self.emulator.start()
+            self._exit.callback(self.emulator.stop)
+            self.stack = self._exit.enter_context(
+                OfflineStack(
+                    template_path=TEMPLATE,
+                    project_root=PROJECT_ROOT,
+                    stack_name=self.options.stack_name,
+                    parameter_overrides=self._parameters(),
+                )
+            )
+            boto3.client("secretsmanager").put_secret_value(
+                SecretId=self.outputs["ProviderSecretArn"],
+                SecretString=json.dumps(
+                    {"openai_api_key": EMULATOR_API_KEY, "anthropic_api_key": EMULATOR_API_KEY}
+                ),
+            )
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._exit.close()
+
+    def _parameters(self) -> dict[str, str]:
+        o = self.options
+        return {
+            "OpenAIBaseUrl": self.emulator.openai_base_url,
+            "AnthropicBaseUrl": self.emulator.anthropic_base_url,
+            "ChunkMaxItems": str(o.chunk_max_items),
+            "PollInitialWaitSeconds": str(o.poll_initial_wait_seconds),
+            "PollBackoffFactor": o.poll_backoff_factor,
+            "PollMaxWaitSeconds": str(o.poll_max_wait_seconds),
+        }
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        assert self.stack is not None, "use LocalGateway as a context manager"
+        return self.stack.outputs
+
+    @property
+    def bucket(self) -> str:
+        return self.outputs["DataBucketName"]
+
+    # ------------------------------------------------------------ jobs
+    def submit_file(self, path: Path, spec: JobSpec, key: str | None = None) -> str:
+        """Upload ``path`` under inbox/ with the spec as object metadata; returns the job id."""
+        key = key or f"inbox/{path.name}"
+        metadata = {META_PROVIDER: spec.provider, META_MODEL: spec.model}
+        if spec.system_prompt:
+            metadata[META_SYSTEM_PROMPT_B64] = base64.b64encode(spec.system_prompt.encode()).decode()
+        with path.open("rb") as body:
+            response = boto3.client("s3").put_object(
+                Bucket=self.bucket, Key=key, Body=body, Metadata=metadata
+            )
+        return job_id_for(self.bucket, key, response.get("VersionId") or response["ETag"].strip('"'))
+
+    def progress(self, job_id: str) -> JobProgress:
+        jobs = storage.JobsRepository(self.outputs["JobsTableName"])
+        job = jobs.get_job(job_id)
+        return JobProgress(job=job, chunks=jobs.list_chunks(job_id) if job else [])
+
+    def wait(
+        self, job_id: str, timeout_s: float = 600, on_progress: Callable[[JobProgress], None] | None = None
+    ) -> JobSummary:
+        """Block until the job has finished (any final status); raises TimeoutError after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            progress = self.progress(job_id)
+            if on_progress:
+                on_progress(progress)
+            if progress.job is not None and progress.job.finished_at is not None:
+                return progress.job
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"job {job_id} did not finish within {timeout_s:.0f} s (stage: {progress.stage})"
+                )
+            time.sleep(0.2)
+
+    def results_table_rows(self, job_id: str) -> Iterator[dict[str, Any]]:
+        return storage.ResultsRepository(self.outputs["ResultsTableName"], self.bucket, 1).query(job_id)
+
+    def job_row(self, job_id: str) -> dict[str, Any]:
+        table = boto3.resource("dynamodb").Table(self.outputs["JobsTableName"])
+        item = table.get_item(Key={"job_id": job_id, "sk": storage.JOB_SK}).get("Item") or {}
+        row: dict[str, Any] = storage.from_dynamo(item)
+        return row
+
+    def export(self, job_id: str, out_dir: Path) -> dict[str, Path]:
+        """Copy what the job left in the stack into ``out_dir``; returns the files written."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        s3 = boto3.client("s3")
+        written: dict[str, Path] = {}
+        for name, key in (
+            ("results.jsonl", storage.results_key(job_id)),
+            ("summary.json", storage.summary_key(job_id)),
+            ("errors.jsonl", storage.errors_key(job_id)),
+        ):
+            target = out_dir / name
+            try:
+                s3.download_file(self.bucket, key, str(target))
+            except s3.exceptions.ClientError:
+                target.unlink(missing_ok=True)  # not every job has every file (errors.jsonl)
+                continue
+            written[name] = target
+        written["job.json"] = out_dir / "job.json"
+        written["job.json"].write_text(json.dumps(self.job_row(job_id), indent=2, default=str) + "\n")
+        written["results-table.jsonl"] = out_dir / "results-table.jsonl"
+        with written["results-table.jsonl"].open("w") as rows:
+            for row in self.results_table_rows(job_id):
+                rows.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        return written
