@@ -26,7 +26,6 @@ from batch_gateway_local.offline_stack import OfflineStack
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT_ROOT / "template.yaml"
-EMULATOR_API_KEY = "sk-emulator-local"  # the emulator accepts any key; real keys never go here
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,11 @@ class LocalOptions:
     poll_max_wait_seconds: int = 1
     polls_to_complete: int = 2
     stack_name: str = "batch-gateway-local"
+    # What the stack's provider secret holds; the emulator accepts any non-empty key.
+    provider_api_keys: tuple[tuple[str, str], ...] = (
+        ("openai_api_key", "sk-emulator-local"),
+        ("anthropic_api_key", "sk-emulator-local"),
+    )
 
 
 @dataclass
@@ -93,9 +97,7 @@ class LocalGateway:
             )
             boto3.client("secretsmanager").put_secret_value(
                 SecretId=self.outputs["ProviderSecretArn"],
-                SecretString=json.dumps(
-                    {"openai_api_key": EMULATOR_API_KEY, "anthropic_api_key": EMULATOR_API_KEY}
-                ),
+                SecretString=json.dumps(dict(self.options.provider_api_keys)),
             )
         except BaseException:
             self._exit.close()

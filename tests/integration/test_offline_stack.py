@@ -157,7 +157,7 @@ def test_upload_runs_the_whole_job(stack: OfflineStack) -> None:
     ]
     put = stack.client("s3")
     execution_arn = upload_job(stack, "job-ok", items)
-    description = stack.wait_for_execution(execution_arn, timeout=30)
+    description = stack.wait_for_execution(execution_arn, timeout=120)
     assert description["status"] == "SUCCEEDED", description
     assert json.loads(description["output"]) == {
         "job_id": "job-ok",
@@ -197,7 +197,7 @@ def test_upload_runs_the_whole_job(stack: OfflineStack) -> None:
 
 def test_handler_exception_goes_to_the_catch(stack: OfflineStack) -> None:
     execution_arn = upload_job(stack, "job-bad", [{"id": "fine"}, {"id": "x", "fail": True}])
-    description = stack.wait_for_execution(execution_arn, timeout=30)
+    description = stack.wait_for_execution(execution_arn, timeout=120)
     assert description["status"] == "FAILED"
     assert description["error"] == "JobFailed"
 
@@ -252,7 +252,7 @@ def test_each_function_sees_only_its_own_environment(stack: OfflineStack) -> Non
 
     execution_arn = upload_job(stack, "job-env", [{"id": "a"}])
     # handlers swap os.environ process-wide while they run: let the execution finish first
-    assert stack.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"
+    assert stack.wait_for_execution(execution_arn, timeout=120)["status"] == "SUCCEEDED"
     intake_env = job_row(stack, "job-env")["intake_env"]["M"]
     assert intake_env["ONLY_INTAKE"] == {"S": "intake-only"}
     assert intake_env["ONLY_WORK"] == {"S": "<unset>"}
@@ -285,7 +285,7 @@ def test_wait_state_sleeps_for_the_substituted_seconds() -> None:
     ) as stack:
         execution_arn = upload_job(stack, "job-slow", [{"id": "a", "polls": 2}])
         started = time.monotonic()
-        description = stack.wait_for_execution(execution_arn, timeout=30)
+        description = stack.wait_for_execution(execution_arn, timeout=120)
         elapsed = time.monotonic() - started
     assert description["status"] == "SUCCEEDED"
     assert elapsed >= 1.9  # two Wait states of 1 s each, slept for real
@@ -297,7 +297,7 @@ def test_two_stacks_one_after_the_other() -> None:
         with OfflineStack(TEMPLATE, parameter_overrides={"WaitSeconds": "0"}) as stack:
             assert getattr(LambdaFunction, INVOKE_METHOD) is not ORIGINAL_INVOKE
             execution_arn = upload_job(stack, "same-job", [{"id": "a"}])  # same name: fresh mock each time
-            assert stack.wait_for_execution(execution_arn, timeout=30)["status"] == "SUCCEEDED"
+            assert stack.wait_for_execution(execution_arn, timeout=120)["status"] == "SUCCEEDED"
             assert (
                 len([i for i in stack.invocations if i.function_name == stack.functions["WorkFunction"]]) == 2
             )
