@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.chunks import ChunkState
+from batch_gateway.chunks import Backoff, ChunkState, RetryPolicy
 from batch_gateway.collection import collect_chunk
 from batch_gateway.settings import get_settings
 
@@ -18,4 +18,6 @@ tracer = Tracer()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = ChunkState.model_validate(event["state"])
     logger.append_keys(job_id=state.job_id, chunk=state.chunk)
-    return collect_chunk(state, get_settings()).model_dump(mode="json")
+    policy = RetryPolicy.model_validate(event["policy"])
+    backoff = Backoff.model_validate(event["backoff"])
+    return collect_chunk(state, policy, backoff, get_settings()).model_dump(mode="json")

@@ -10,9 +10,17 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from batch_gateway.models import BatchStatus, JobSpec, JobSummary
+from batch_gateway.models import JobSpec, JobSummary
+from batch_gateway_local.emulator.scenarios import scenario_names  # stdlib-only: keeps --help fast
 
-FINISHED_OK = {BatchStatus.COMPLETED, BatchStatus.EXPIRED, BatchStatus.CANCELLED}
+
+def job_finished(job: JobSummary) -> bool:
+    """The workflow ran to the end: results.jsonl accounts for every line, whatever each line's fate.
+
+    A file rejected at intake (or one with no valid line) and a workflow that failed before it could
+    write results are the cases that exit non-zero.
+    """
+    return job.chunk_count > 0 and job.results_uri is not None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,9 +36,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--provider", required=True, choices=["openai", "anthropic"])
     run.add_argument("--model", required=True)
     run.add_argument("--system-prompt", default=None)
+    run.add_argument(
+        "--on-invalid",
+        choices=["reject", "skip"],
+        default="reject",
+        help="invalid lines: reject the whole file (default) or skip them, each with an error result",
+    )
     run.add_argument("--out", type=Path, required=True, help="directory for results.jsonl, summary.json, ...")
     run.add_argument("--chunk-size", type=int, default=10_000, help="most items per provider batch")
     run.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the job")
+    scenarios = scenario_names()
+    run.add_argument(
+        "--scenario",
+        default="ok",
+        choices=scenarios,
+        metavar="NAME",
+        help=f"provider emulator scenario, one of: {', '.join(scenarios)} (default: ok; "
+        "see batch_gateway_local/emulator/scenarios.py)",
+    )
     return parser
 
 
@@ -80,7 +103,7 @@ def _print_summary(job: JobSummary, files: dict[str, Path], seconds: float, out:
     )
     out.write(
         f"items     {job.request_count}: {c.succeeded} succeeded, {c.errored} errored, "
-        f"{c.expired} expired, {c.cancelled} cancelled\n"
+        f"{c.expired} expired, {c.cancelled} cancelled, {c.invalid} invalid (skipped)\n"
     )
     if job.usage:
         out.write(
@@ -96,7 +119,12 @@ def _local_run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         sys.stderr.write(f"error: {args.file} is not a file\n")
         return 2
-    spec = JobSpec(provider=args.provider, model=args.model, system_prompt=args.system_prompt)
+    spec = JobSpec(
+        provider=args.provider,
+        model=args.model,
+        system_prompt=args.system_prompt,
+        on_invalid=args.on_invalid,
+    )
     progress_line = _ProgressLine(sys.stderr)
     progress_line.show("starting the offline stack (moto + provider emulator)...")
     # Imported here: moto and the stack take a moment, and `--help` should not wait for them.
@@ -109,7 +137,7 @@ def _local_run(args: argparse.Namespace) -> int:
     with (
         log_path.open("w") as function_logs,
         contextlib.redirect_stdout(function_logs),
-        LocalGateway(LocalOptions(chunk_max_items=args.chunk_size)) as gateway,
+        LocalGateway(LocalOptions(chunk_max_items=args.chunk_size, scenario=args.scenario)) as gateway,
     ):
         progress_line.show(f"uploading {args.file} to s3://{gateway.bucket}/inbox/ ...")
         job_id = gateway.submit_file(args.file, spec)
@@ -129,7 +157,7 @@ def _local_run(args: argparse.Namespace) -> int:
         files = gateway.export(job_id, args.out)
     files["function-logs.jsonl"] = log_path
     _print_summary(job, files, time.monotonic() - started, sys.stdout)
-    if job.status in FINISHED_OK:
+    if job_finished(job):
         return 0
     sys.stderr.write(f"job {job_id} {job.status.value}: {job.reason or 'see summary.json'}\n")
     return 1

@@ -19,8 +19,16 @@ from typing import Any
 import boto3
 
 from batch_gateway import storage
-from batch_gateway.intake import META_MODEL, META_PROVIDER, META_SYSTEM_PROMPT_B64, job_id_for
+from batch_gateway.cancellation import cancel_job
+from batch_gateway.intake import (
+    META_MODEL,
+    META_ON_INVALID,
+    META_PROVIDER,
+    META_SYSTEM_PROMPT_B64,
+    job_id_for,
+)
 from batch_gateway.models import JobSpec, JobSummary
+from batch_gateway.settings import Settings
 from batch_gateway_local.emulator import EmulatorServer
 from batch_gateway_local.offline_stack import OfflineStack
 
@@ -37,6 +45,11 @@ class LocalOptions:
     poll_backoff_factor: str = "1"
     poll_max_wait_seconds: int = 1
     polls_to_complete: int = 2
+    scenario: str = "ok"
+    """The emulator's scenario (see batch_gateway_local.emulator.scenarios); change it between jobs
+    with ``gateway.emulator.scenario = "expire"``."""
+    failed_batch_retries: int = 2
+    retry_rounds: int = 1
     stack_name: str = "batch-gateway-local"
     # What the stack's provider secret holds; the emulator accepts any non-empty key.
     provider_api_keys: tuple[tuple[str, str], ...] = (
@@ -80,7 +93,9 @@ class LocalGateway:
     def __init__(self, options: LocalOptions | None = None) -> None:
         self.options = options or LocalOptions()
         self._exit = ExitStack()
-        self.emulator = EmulatorServer(polls_to_complete=self.options.polls_to_complete)
+        self.emulator = EmulatorServer(
+            polls_to_complete=self.options.polls_to_complete, scenario=self.options.scenario
+        )
         self.stack: OfflineStack | None = None
 
     def __enter__(self) -> LocalGateway:
@@ -118,6 +133,8 @@ class LocalGateway:
             "PollInitialWaitSeconds": str(o.poll_initial_wait_seconds),
             "PollBackoffFactor": o.poll_backoff_factor,
             "PollMaxWaitSeconds": str(o.poll_max_wait_seconds),
+            "FailedBatchRetries": str(o.failed_batch_retries),
+            "RetryRounds": str(o.retry_rounds),
         }
 
     @property
@@ -133,7 +150,7 @@ class LocalGateway:
     def submit_file(self, path: Path, spec: JobSpec, key: str | None = None) -> str:
         """Upload ``path`` under inbox/ with the spec as object metadata; returns the job id."""
         key = key or f"inbox/{path.name}"
-        metadata = {META_PROVIDER: spec.provider, META_MODEL: spec.model}
+        metadata = {META_PROVIDER: spec.provider, META_MODEL: spec.model, META_ON_INVALID: spec.on_invalid}
         if spec.system_prompt:
             metadata[META_SYSTEM_PROMPT_B64] = base64.b64encode(spec.system_prompt.encode()).decode()
         with path.open("rb") as body:
@@ -163,6 +180,24 @@ class LocalGateway:
                     f"job {job_id} did not finish within {timeout_s:.0f} s (stage: {progress.stage})"
                 )
             time.sleep(0.2)
+
+    def settings(self) -> Settings:
+        """The configuration the deployed functions run with, for calling domain functions directly."""
+        return Settings.model_validate(
+            {
+                "DATA_BUCKET": self.bucket,
+                "JOBS_TABLE": self.outputs["JobsTableName"],
+                "RESULTS_TABLE": self.outputs["ResultsTableName"],
+                "STATE_MACHINE_ARN": self.outputs["StateMachineArn"],
+                "PROVIDER_SECRET_ARN": self.outputs["ProviderSecretArn"],
+                "OPENAI_BASE_URL": self.emulator.openai_base_url,
+                "ANTHROPIC_BASE_URL": self.emulator.anthropic_base_url,
+            }
+        )
+
+    def cancel(self, job_id: str) -> JobSummary:
+        """Cancel a job the way the API will: the domain function, against this stack."""
+        return cancel_job(job_id, self.settings())
 
     def results_table_rows(self, job_id: str) -> Iterator[dict[str, Any]]:
         return storage.ResultsRepository(self.outputs["ResultsTableName"], self.bucket, 1).query(job_id)

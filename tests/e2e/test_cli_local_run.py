@@ -68,6 +68,30 @@ def test_a_rejected_file_exits_non_zero_with_a_one_line_reason(tmp_path: Path) -
     assert "rejected: 1 invalid line(s)" in last_line
     assert "line 2" in last_line
     assert read_jsonl(tmp_path / "out" / "errors.jsonl") == [
-        {"line": 2, "field": "user_message", "reason": "'user_message' must not be empty", "custom_id": "b"}
+        {
+            "line": 2,
+            "field": "user_message",
+            "reason": "'user_message' must not be empty: give it a non-empty string",
+            "custom_id": "b",
+        }
     ]
     assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("scenario", "status"), [("fail", "failed"), ("expire", "completed"), ("item-errors", "completed")]
+)
+def test_every_scenario_exits_0_with_counts_that_add_up(tmp_path: Path, scenario: str, status: str) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "".join(f'{{"custom_id": "id-{n}", "user_message": "question {n}"}}\n' for n in range(12))
+    )
+
+    done = local_run(source, tmp_path / "out", "--provider", "openai", "--model", "m", "--scenario", scenario)
+
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == status
+    assert sum(summary["counts"].values()) == 12
+    ids = [row["custom_id"] for row in read_jsonl(tmp_path / "out" / "results.jsonl")]
+    assert ids == [f"id-{n}" for n in range(12)]

@@ -60,7 +60,7 @@ def test_a_multi_chunk_file_ends_with_one_result_per_line_in_input_order(
         assert parsed.response.usage["total_tokens"] > 0
     summary = json.loads(files["summary.json"].read_text())
     assert summary["status"] == "completed"
-    assert summary["counts"] == {"succeeded": 100, "errored": 0, "expired": 0, "cancelled": 0}
+    assert summary["counts"] == {"succeeded": 100, "errored": 0, "expired": 0, "cancelled": 0, "invalid": 0}
     assert summary["usage"]["total_tokens"] == sum(r["response"]["usage"]["total_tokens"] for r in results)
     job_row = json.loads(files["job.json"].read_text())
     assert job_row["status"] == "completed"

@@ -10,15 +10,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import httpx2
 import openai
 import pytest
 from anthropic.types import Message
 from openai.types.chat import ChatCompletion
 
 from batch_gateway_local.emulator import (
+    BUILTIN_SCENARIOS,
+    ENQUEUED_LIMIT_MESSAGE,
     MARKER_ERROR_400,
     MARKER_ERROR_500,
     MARKER_TOOL,
+    STALLED_POLLS,
     EmulatorServer,
     Limits,
     PollAction,
@@ -27,6 +31,7 @@ from batch_gateway_local.emulator import (
     emulated_answer,
     estimate_tokens,
     register_scenario,
+    scenario_names,
 )
 
 GPT = "gpt-4o-mini"
@@ -586,3 +591,312 @@ def test_large_batches_stream_quickly() -> None:
         message_batch = claude_client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
         poll_anthropic(claude_client, message_batch.id)
         assert sum(1 for _ in claude_client.messages.batches.results(message_batch.id)) == 20_000
+
+
+# ---------------------------------------------------------------- named failure scenarios
+
+
+@pytest.fixture(scope="module")
+def scenario_server() -> Iterator[EmulatorServer]:
+    """One server for the scenario tests; each test selects its scenario at runtime."""
+    with EmulatorServer(polls_to_complete=2) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def s_oai(scenario_server: EmulatorServer) -> openai.OpenAI:
+    return openai.OpenAI(api_key="k", base_url=scenario_server.openai_base_url, max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def s_claude(scenario_server: EmulatorServer) -> anthropic.Anthropic:
+    return anthropic.Anthropic(api_key="k", base_url=scenario_server.anthropic_base_url, max_retries=0)
+
+
+def openai_outcomes(client: openai.OpenAI, batch: openai.types.Batch) -> dict[str, Any]:
+    """custom_id -> response status_code (output file) or error code (error file)."""
+    outcomes: dict[str, Any] = {}
+    if batch.output_file_id:
+        outcomes.update(
+            {r["custom_id"]: r["response"]["status_code"] for r in read_lines(client, batch.output_file_id)}
+        )
+    if batch.error_file_id:
+        outcomes.update({r["custom_id"]: r["error"]["code"] for r in read_lines(client, batch.error_file_id)})
+    return outcomes
+
+
+def anthropic_outcomes(client: anthropic.Anthropic, batch_id: str) -> dict[str, str]:
+    """custom_id -> result type, or the error type of an errored result."""
+    outcomes: dict[str, str] = {}
+    for row in client.messages.batches.results(batch_id):
+        result = row.result
+        outcomes[row.custom_id] = result.error.error.type if result.type == "errored" else result.type
+    return outcomes
+
+
+def test_scenario_selection(scenario_server: EmulatorServer, s_oai: openai.OpenAI) -> None:
+    assert set(BUILTIN_SCENARIOS) <= set(scenario_names())
+    with pytest.raises(ValueError, match=r"'nope'.*expire.*fail-once.*throttle"):
+        scenario_server.scenario = "nope"
+    with pytest.raises(ValueError, match="Unknown emulator scenario 'nope'"):
+        EmulatorServer(scenario="nope")
+    scenario_server.scenario = "fail"
+    assert scenario_server.scenario == "fail"
+    failed, _ = poll_openai(s_oai, upload_and_create(s_oai, [oai_line("a", "selected at runtime")]).id)
+    scenario_server.scenario = "ok"
+    ok, _ = poll_openai(s_oai, upload_and_create(s_oai, [oai_line("a", "selected at runtime")]).id)
+    assert (failed.status, ok.status) == ("failed", "completed")
+    per_batch, _ = poll_openai(  # a per-batch choice beats the server's
+        s_oai,
+        upload_and_create(s_oai, [oai_line("a", "per batch")], metadata={"emulator_scenario": "fail"}).id,
+    )
+    assert per_batch.status == "failed"
+
+    from batch_gateway_local.cli import _parser
+    from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+
+    assert LocalGateway(LocalOptions(scenario="expire")).emulator.scenario == "expire"
+    assert LocalGateway().emulator.scenario == "ok"
+    args = ["local", "run", "x.jsonl", "--provider", "openai", "--model", "m", "--out", "o"]
+    assert _parser().parse_args([*args, "--scenario", "flaky-download"]).scenario == "flaky-download"
+    assert _parser().parse_args(args).scenario == "ok"
+    with pytest.raises(SystemExit):
+        _parser().parse_args([*args, "--scenario", "nope"])
+
+
+def test_item_errors_openai(scenario_server: EmulatorServer, s_oai: openai.OpenAI) -> None:
+    scenario_server.scenario = "item-errors"
+    lines = [oai_line(f"r{i}", f"item errors question {i}") for i in range(20)]
+    batch, _ = poll_openai(s_oai, upload_and_create(s_oai, lines).id)
+    assert batch.status == "completed"
+    assert batch.request_counts is not None
+    assert batch.request_counts.model_dump() == {"total": 20, "completed": 16, "failed": 4}
+    assert batch.output_file_id is not None
+    rows = {r["custom_id"]: r["response"] for r in read_lines(s_oai, batch.output_file_id)}
+    failing = {k: v["status_code"] for k, v in rows.items() if v["status_code"] != 200}
+    assert failing == {"r3": 400, "r13": 400, "r7": 500, "r17": 500}
+    assert rows["r3"]["body"]["error"]["type"] == "invalid_request_error"
+    assert rows["r7"]["body"]["error"]["type"] == "server_error"
+
+    # Resubmitting the failed items (same custom_id and body): retryable ones now succeed, the
+    # permanent ones fail again, and their new positions do not matter.
+    again = [lines[i] for i in (7, 3, 17, 13)]
+    retry, _ = poll_openai(s_oai, upload_and_create(s_oai, again).id)
+    assert openai_outcomes(s_oai, retry) == {"r7": 200, "r17": 200, "r3": 400, "r13": 400}
+
+    scenario_server.scenario = "item-errors"  # selecting afresh forgets what was seen
+    fresh, _ = poll_openai(s_oai, upload_and_create(s_oai, lines[:8]).id)
+    assert openai_outcomes(s_oai, fresh)["r7"] == 500
+
+
+def test_item_errors_anthropic(scenario_server: EmulatorServer, s_claude: anthropic.Anthropic) -> None:
+    scenario_server.scenario = "item-errors"
+    requests = [claude_request(f"r{i}", f"item errors question {i}") for i in range(20)]
+    batch = s_claude.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+    batch, _ = poll_anthropic(s_claude, batch.id)
+    assert (batch.request_counts.succeeded, batch.request_counts.errored) == (16, 4)
+    failing = {k: v for k, v in anthropic_outcomes(s_claude, batch.id).items() if v != "succeeded"}
+    assert failing == {
+        "r3": "invalid_request_error",
+        "r13": "invalid_request_error",
+        "r7": "api_error",
+        "r17": "overloaded_error",
+    }
+    again = [requests[i] for i in (3, 7, 13, 17)]
+    retry = s_claude.messages.batches.create(requests=again)  # type: ignore[arg-type]
+    poll_anthropic(s_claude, retry.id)
+    assert anthropic_outcomes(s_claude, retry.id) == {
+        "r3": "invalid_request_error",
+        "r7": "succeeded",
+        "r13": "invalid_request_error",
+        "r17": "succeeded",
+    }
+
+
+def test_expire_openai(scenario_server: EmulatorServer, s_oai: openai.OpenAI) -> None:
+    scenario_server.scenario = "expire"
+    lines = [oai_line(f"r{i}", f"expire question {i}") for i in range(5)]
+    batch, statuses = poll_openai(s_oai, upload_and_create(s_oai, lines).id)
+    assert statuses == ["in_progress", "expired"]
+    assert batch.expired_at is not None
+    assert batch.request_counts is not None
+    assert batch.request_counts.model_dump() == {"total": 5, "completed": 2, "failed": 0}
+    assert openai_outcomes(s_oai, batch) == {
+        "r0": 200,
+        "r1": 200,
+        "r2": "batch_expired",
+        "r3": "batch_expired",
+        "r4": "batch_expired",
+    }
+    assert batch.error_file_id is not None
+    error = read_lines(s_oai, batch.error_file_id)[0]
+    assert error["response"] is None
+    assert (
+        error["error"]["message"]
+        == "This request could not be executed before the completion window expired."
+    )
+
+    retry, statuses = poll_openai(s_oai, upload_and_create(s_oai, lines[2:]).id)
+    assert statuses == ["in_progress", "completed"]
+    assert openai_outcomes(s_oai, retry) == {"r2": 200, "r3": 200, "r4": 200}
+
+
+def test_expire_anthropic(scenario_server: EmulatorServer, s_claude: anthropic.Anthropic) -> None:
+    scenario_server.scenario = "ok"  # chosen per batch by header
+    requests = [claude_request(f"r{i}", f"expire question {i}") for i in range(4)]
+    header = {"x-emulator-scenario": "expire"}
+    batch = s_claude.messages.batches.create(requests=requests, extra_headers=header)  # type: ignore[arg-type]
+    batch, statuses = poll_anthropic(s_claude, batch.id)
+    assert statuses == ["in_progress", "ended"]
+    assert batch.request_counts.model_dump() == {
+        "processing": 0,
+        "succeeded": 2,
+        "errored": 0,
+        "canceled": 0,
+        "expired": 2,
+    }
+    outcomes = anthropic_outcomes(s_claude, batch.id)
+    assert outcomes == {"r0": "succeeded", "r1": "succeeded", "r2": "expired", "r3": "expired"}
+    retry = s_claude.messages.batches.create(requests=requests[2:], extra_headers=header)  # type: ignore[arg-type]
+    retry, _ = poll_anthropic(s_claude, retry.id)
+    assert retry.request_counts.succeeded == 2
+    assert anthropic_outcomes(s_claude, retry.id) == {"r2": "succeeded", "r3": "succeeded"}
+
+
+def test_fail_and_fail_once_openai(scenario_server: EmulatorServer, s_oai: openai.OpenAI) -> None:
+    lines = [oai_line("a", "fail question"), oai_line("b", "another")]
+    expected = ENQUEUED_LIMIT_MESSAGE.format(model=GPT)
+    assert expected == (
+        f"Enqueued token limit reached for {GPT} in organization org-emulator. Limit: 90,000 enqueued "
+        "tokens. Please try again once some in_progress batches have been completed."
+    )
+    for scenario, second in (("fail", "failed"), ("fail-once", "completed")):
+        scenario_server.scenario = scenario
+        first = upload_and_create(s_oai, lines)
+        assert first.status == "validating"
+        first, statuses = poll_openai(s_oai, first.id)
+        assert statuses == ["failed"]
+        assert first.errors is not None
+        assert first.errors.data is not None
+        assert [(e.code, e.message) for e in first.errors.data] == [("token_limit_exceeded", expected)]
+        assert (first.output_file_id, first.error_file_id) == (None, None)
+        resubmitted, _ = poll_openai(s_oai, upload_and_create(s_oai, lines).id)
+        assert resubmitted.status == second, scenario
+
+
+def test_fail_and_fail_once_anthropic(scenario_server: EmulatorServer, s_claude: anthropic.Anthropic) -> None:
+    requests = [claude_request("a", "fail question"), claude_request("b", "another")]
+    for scenario, attempts in (("fail", 2), ("fail-once", 1)):
+        scenario_server.scenario = scenario
+        created_before = scenario_server.batches_created["anthropic"]
+        for _ in range(attempts):
+            with pytest.raises(anthropic.BadRequestError) as excinfo:
+                s_claude.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+            assert excinfo.value.status_code == 400
+            body = excinfo.value.body
+            assert isinstance(body, dict)
+            assert body["error"]["type"] == "invalid_request_error"
+            assert body["error"]["message"] == ENQUEUED_LIMIT_MESSAGE.format(model=CLAUDE)
+        assert scenario_server.batches_created["anthropic"] == created_before
+    batch = s_claude.messages.batches.create(requests=requests)  # type: ignore[arg-type]  # fail-once: 2nd try
+    batch, _ = poll_anthropic(s_claude, batch.id)
+    assert batch.request_counts.succeeded == 2
+
+
+def test_throttle(
+    scenario_server: EmulatorServer, s_oai: openai.OpenAI, s_claude: anthropic.Anthropic
+) -> None:
+    scenario_server.scenario = "throttle"
+    with pytest.raises(openai.RateLimitError) as oai_exc:  # without retries the 429 surfaces
+        s_oai.files.create(file=("requests.jsonl", jsonl([oai_line("a", "throttled")])), purpose="batch")
+    assert oai_exc.value.code == "rate_limit_exceeded"
+    assert oai_exc.value.response.headers["retry-after-ms"] == "10"
+    assert oai_exc.value.response.headers["retry-after"] == "0"
+    with pytest.raises(anthropic.RateLimitError) as claude_exc:
+        s_claude.messages.batches.create(requests=[claude_request("a", "throttled")])  # type: ignore[list-item]
+    body = claude_exc.value.body
+    assert isinstance(body, dict)
+    assert body["error"]["type"] == "rate_limit_error"
+
+    # The SDKs retry transparently (the gateway uses max_retries=5): every call succeeds.
+    oai_retrying = s_oai.with_options(max_retries=5)
+    uploaded = oai_retrying.files.with_raw_response.create(
+        file=("requests.jsonl", jsonl([oai_line("a", "throttled")])), purpose="batch"
+    )
+    assert uploaded.retries_taken == 2
+    created = oai_retrying.batches.with_raw_response.create(
+        input_file_id=uploaded.parse().id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert created.retries_taken == 3
+    retrieved = oai_retrying.batches.with_raw_response.retrieve(created.parse().id)
+    assert retrieved.retries_taken == 3
+    batch, _ = poll_openai(oai_retrying, created.parse().id)
+    assert batch.output_file_id is not None
+    downloaded = oai_retrying.files.with_raw_response.content(batch.output_file_id)
+    assert downloaded.retries_taken == 3
+    assert json.loads(downloaded.parse().text)["response"]["status_code"] == 200
+    assert oai_retrying.files.with_raw_response.content(batch.output_file_id).retries_taken == 0
+
+    claude_retrying = s_claude.with_options(max_retries=5)
+    message_batch = claude_retrying.messages.batches.create(
+        requests=[claude_request("a", "throttled")]  # type: ignore[list-item]
+    )
+    poll_anthropic(claude_retrying, message_batch.id)
+    assert [r.result.type for r in claude_retrying.messages.batches.results(message_batch.id)] == [
+        "succeeded"
+    ]
+
+
+def test_flaky_download(
+    scenario_server: EmulatorServer, s_oai: openai.OpenAI, s_claude: anthropic.Anthropic
+) -> None:
+    scenario_server.scenario = "flaky-download"
+    lines = [oai_line(f"r{i}", f"flaky question {i}") for i in range(10)]
+    batch, _ = poll_openai(s_oai, upload_and_create(s_oai, lines).id)
+    assert batch.output_file_id is not None
+    size = s_oai.files.retrieve(batch.output_file_id).bytes
+    with pytest.raises(openai.APIConnectionError):  # a plain download: the body is short
+        s_oai.files.content(batch.output_file_id)
+    text = s_oai.files.content(batch.output_file_id).text
+    assert len(text.encode()) == size
+    assert sorted(json.loads(line)["custom_id"] for line in text.splitlines()) == sorted(
+        f"r{i}" for i in range(10)
+    )
+
+    batch2, _ = poll_openai(s_oai, upload_and_create(s_oai, lines[:4]).id)
+    assert batch2.output_file_id is not None
+    received: list[str] = []
+    with (  # a streamed download breaks midway, as the gateway sees it (it retries TransportError)
+        pytest.raises(httpx2.TransportError, match="peer closed connection"),
+        s_oai.files.with_streaming_response.content(batch2.output_file_id) as response,
+    ):
+        received.extend(response.iter_lines())
+    assert len(received) < 4
+    with s_oai.files.with_streaming_response.content(batch2.output_file_id) as response:
+        assert len(list(response.iter_lines())) == 4
+
+    requests = [claude_request(f"r{i}", f"flaky question {i}") for i in range(10)]
+    message_batch = s_claude.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+    poll_anthropic(s_claude, message_batch.id)
+    partial: list[str] = []
+    with pytest.raises(httpx2.TransportError, match="peer closed connection"):
+        partial.extend(r.custom_id for r in s_claude.messages.batches.results(message_batch.id))
+    assert len(partial) < 10
+    assert len(list(s_claude.messages.batches.results(message_batch.id))) == 10
+
+
+def test_slow(scenario_server: EmulatorServer, s_oai: openai.OpenAI, s_claude: anthropic.Anthropic) -> None:
+    scenario_server.scenario = "slow"
+    batch, statuses = poll_openai(
+        s_oai, upload_and_create(s_oai, [oai_line("a", "slow"), oai_line("b", "x")]).id
+    )
+    assert statuses == ["in_progress"] * (STALLED_POLLS + 1) + ["completed"]
+    assert batch.request_counts is not None
+    assert batch.request_counts.completed == 2
+    message_batch = s_claude.messages.batches.create(requests=[claude_request("a", "slow")])  # type: ignore[list-item]
+    _, claude_statuses = poll_anthropic(s_claude, message_batch.id)
+    assert claude_statuses == ["in_progress"] * (STALLED_POLLS + 1) + ["ended"]
+    stalled = s_oai.batches.retrieve(upload_and_create(s_oai, [oai_line("c", "slow")]).id)
+    assert stalled.status == "in_progress"
+    assert stalled.request_counts is not None
+    assert stalled.request_counts.completed == 0

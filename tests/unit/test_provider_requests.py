@@ -107,13 +107,29 @@ def test_reasoning_requests_leave_an_unchosen_temperature_out() -> None:
     assert "temperature" not in body
 
 
-@pytest.mark.parametrize("key", ["messages", "model", "stream", "custom_id"])
+@pytest.mark.parametrize("key", ["messages", "stream", "custom_id"])
 @pytest.mark.parametrize("build", [build_openai_request, build_anthropic_request])
 def test_extra_may_not_override_gateway_keys(key: str, build: object) -> None:
     assert callable(build)
     spec = OPENAI if build is build_openai_request else ANTHROPIC
-    with pytest.raises(ValueError, match=f"extra may not set '{key}'"):
+    with pytest.raises(ValueError, match=f"extra may not set '{key}'.*remove it from extra"):
         build("q1", item(extra={key: "x"}), spec)
+
+
+@pytest.mark.parametrize("build", [build_openai_request, build_anthropic_request])
+def test_extra_model_overrides_the_job_model_for_that_item(build: object) -> None:
+    assert callable(build)
+    spec = OPENAI if build is build_openai_request else ANTHROPIC
+    request = build("q1", item(extra={"model": "other-model"}), spec)
+    body = request["body"] if build is build_openai_request else request["params"]
+    assert body["model"] == "other-model"
+    assert next(iter(body)) == "model"
+
+
+@pytest.mark.parametrize("bad", [None, "", "  ", 7, ["m"]])
+def test_extra_model_must_be_a_model_name(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"extra\.model must be a model name"):
+        build_openai_request("q1", item(extra={"model": bad}), OPENAI)
 
 
 def test_key_order_is_deterministic_and_json_compact() -> None:

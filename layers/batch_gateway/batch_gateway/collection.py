@@ -1,24 +1,30 @@
-"""Collect a finished provider batch into one BatchResult per staged line, in input order.
+"""Collect a provider batch into one BatchResult per item, decide what happens next, finish the chunk.
 
 Provider output comes in any order. It is spooled to local disk with an offset per provider id, then
-the chunk's index (input order) is walked and each line's result read back: memory holds offsets, not
-answers, so it stays flat however large the answers are.
+the round's index (input order) is walked and each item's result read back: memory holds offsets,
+not answers, so it stays flat however large the answers are.
+
+After each round: a batch that failed as a whole is resubmitted (``failed_batch_retries``); items
+that ended with a retryable error (expired, 429, 5xx, overloaded) go out again in a follow-up round
+(``retry_rounds``); otherwise the rounds are merged, the later round winning for a retried line,
+into the chunk's results file and results-table rows.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from batch_gateway import storage
-from batch_gateway.chunks import ChunkState
+from batch_gateway.chunks import Backoff, ChunkState, RetryPolicy
 from batch_gateway.credentials import provider_for
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult, BatchStatus, ResultCounts, add_usage
@@ -27,27 +33,32 @@ from batch_gateway.settings import Settings
 
 logger = Logger(child=True)
 
-MISSING_RESULT_ERRORS: dict[BatchStatus, tuple[Outcome, str]] = {
-    BatchStatus.EXPIRED: (
-        "expired",
-        "expired: the provider did not run this request before the batch's completion window ended",
-    ),
-    BatchStatus.CANCELLED: ("cancelled", "cancelled: the batch was cancelled before this request ran"),
-}
+
+class RoundReport(BaseModel):
+    """What one round of a chunk did (kept on the chunk row as ``round_<n>``)."""
+
+    items: int = 0
+    counts: ResultCounts = Field(default_factory=ResultCounts)
+    usage: dict[str, int] = Field(default_factory=dict)
+    retryable: int = 0
 
 
-class CollectedChunk(BaseModel):
-    job_id: str
-    chunk: int
-    counts: ResultCounts
-
-
-def _missing(status: BatchStatus, message: str | None) -> tuple[Outcome, str]:
-    if status in MISSING_RESULT_ERRORS:
-        return MISSING_RESULT_ERRORS[status]
-    if status is BatchStatus.FAILED:
-        return "errored", f"the provider batch failed: {message or 'no reason given'}"
-    return "errored", "the provider returned no result for this request"
+def _missing(state: ChunkState, message: str | None, cancel_requested: bool) -> tuple[Outcome, str, bool]:
+    """Outcome, error and retryability of an item the provider returned nothing for."""
+    if state.status is BatchStatus.FAILED:
+        return "errored", f"the provider batch failed: {message or 'no reason given'}", False
+    if not state.provider_batch_id:
+        return "cancelled", "cancelled: the job was cancelled before this request was submitted", False
+    if state.status is BatchStatus.EXPIRED:
+        return (
+            "expired",
+            "expired: the provider did not run this request within the batch's completion window",
+            True,
+        )
+    if state.status is BatchStatus.CANCELLED:
+        reason = "the job was cancelled" if cancel_requested else "the batch was cancelled"
+        return "cancelled", f"cancelled: {reason} before this request ran", False
+    return "errored", "the provider returned no result for this request", True
 
 
 class _Spool:
@@ -77,19 +88,40 @@ class _Spool:
         return ProviderResult.model_validate_json(handle.read(where[1]))
 
 
-def _ordered_results(
-    state: ChunkState, spool: _Spool, message: str | None, tally: ResultCounts, usage: dict[str, int]
-) -> Iterator[BatchResult]:
-    index = storage.open_object(state.bucket, storage.chunk_index_key(state.job_id, state.chunk))
+class _RoundFiles:
+    """Where one round writes: its results, and the next round's requests and index."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.results = (tmp / "round-results.jsonl").open("wb")
+        self.next_requests = (tmp / "next-requests.jsonl").open("wb")
+        self.next_index = (tmp / "next-index.jsonl").open("wb")
+
+    def close(self) -> None:
+        for handle in (self.results, self.next_requests, self.next_index):
+            handle.close()
+
+
+def _collect_round(
+    state: ChunkState, spool: _Spool, files: _RoundFiles, message: str | None, cancel_requested: bool
+) -> RoundReport:
+    """Write this round's results in input order; queue retryable items for the next round."""
+    report = RoundReport()
+    index = storage.open_object(state.bucket, storage.chunk_index_key(state.job_id, state.chunk, state.round))
+    requests = storage.open_object(
+        state.bucket, storage.chunk_requests_key(state.job_id, state.chunk, state.round)
+    )
     with spool.reader() as handle:
-        for _, raw in iter_numbered_lines(index):
-            entry = json.loads(raw)
+        # The index and requests files were written in the same order: line i describes request i.
+        for (_, raw_index), (_, raw_request) in zip(
+            iter_numbered_lines(index), iter_numbered_lines(requests), strict=True
+        ):
+            entry = json.loads(raw_index)
             found = spool.get(handle, entry["provider_custom_id"])
             if found is None:
-                outcome, error = _missing(state.status, message)
+                outcome, error, retryable = _missing(state, message, cancel_requested)
                 result = BatchResult(custom_id=entry["custom_id"], line=entry["line"], error=error)
             else:
-                outcome = found.outcome
+                outcome, retryable = found.outcome, found.retryable
                 result = BatchResult(
                     custom_id=entry["custom_id"],
                     line=entry["line"],
@@ -98,42 +130,142 @@ def _ordered_results(
                     raw=found.raw,
                 )
                 if found.response is not None:
-                    add_usage(usage, found.response.usage)
-            setattr(tally, outcome, getattr(tally, outcome) + 1)
-            yield result
+                    add_usage(report.usage, found.response.usage)
+            report.items += 1
+            setattr(report.counts, outcome, getattr(report.counts, outcome) + 1)
+            files.results.write(
+                storage.keyed_result(entry["line"], result.model_dump_json().encode(), outcome)
+            )
+            if retryable:
+                report.retryable += 1
+                files.next_requests.write(raw_request + b"\n")
+                files.next_index.write(raw_index + b"\n")
+    return report
 
 
-def _write_lines(results: Iterator[BatchResult], out: IO[bytes]) -> Iterator[BatchResult]:
-    for result in results:
-        out.write(result.model_dump_json().encode() + b"\n")
-        yield result
+def _round_lines(bucket: str, key: str, round_: int) -> Iterator[tuple[int, int, str, bytes]]:
+    for _, raw in iter_numbered_lines(storage.open_object(bucket, key)):
+        line, outcome, payload = storage.split_keyed_result(raw)
+        yield line, -round_, outcome, payload  # for the same line, the latest round sorts first
 
 
-def collect_chunk(state: ChunkState, settings: Settings) -> CollectedChunk:
-    """Write the chunk's ordered results file and results-table rows; record counts on the chunk row."""
-    jobs = storage.JobsRepository(settings.jobs_table)
-    chunk_row = jobs.get_chunk(state.job_id, state.chunk)
-    provider = provider_for(state.provider, settings)
-    tally, usage = ResultCounts(), dict[str, int]()
-    with tempfile.TemporaryDirectory(prefix="collect-") as tmp:
-        spool = _Spool(Path(tmp) / "provider-results.bin")
-        received = spool.fill(provider.iter_results(state.provider_batch_id))
-        results_path = Path(tmp) / "results.jsonl"
-        with results_path.open("wb") as out:
-            ordered = _ordered_results(state, spool, chunk_row.get("message"), tally, usage)
-            storage.ResultsRepository(
+def _final_results(state: ChunkState, counts: ResultCounts, out: IO[bytes]) -> Iterator[BatchResult]:
+    """Merge every round's results (latest round wins per line) into the chunk's results file."""
+    streams = [
+        _round_lines(state.bucket, storage.chunk_round_results_key(state.job_id, state.chunk, r), r)
+        for r in range(state.round + 1)
+    ]
+    previous_line = None
+    for line, _, outcome, payload in heapq.merge(*streams):
+        if line == previous_line:
+            continue  # an earlier round's answer for a line a later round retried
+        previous_line = line
+        setattr(counts, outcome, getattr(counts, outcome) + 1)
+        out.write(storage.keyed_result(line, payload, outcome))
+        yield BatchResult.model_validate_json(payload)
+
+
+def _final_status(state: ChunkState, counts: ResultCounts, cancel_requested: bool) -> BatchStatus:
+    if counts.cancelled and (cancel_requested or state.status is BatchStatus.CANCELLED):
+        return BatchStatus.CANCELLED
+    if state.status is BatchStatus.FAILED:
+        return BatchStatus.FAILED
+    if counts.expired:
+        return BatchStatus.EXPIRED
+    return BatchStatus.COMPLETED
+
+
+def _finish_chunk(
+    state: ChunkState, row: dict[str, Any], settings: Settings, cancel_requested: bool
+) -> ChunkState:
+    counts = ResultCounts()
+    usage: dict[str, int] = {}
+    for round_ in range(state.round + 1):
+        add_usage(usage, (row.get(f"round_{round_}") or {}).get("usage") or {})
+    with tempfile.TemporaryDirectory(prefix="finish-") as tmp:
+        path = Path(tmp) / "results.jsonl"
+        with path.open("wb") as out:
+            results = storage.ResultsRepository(
                 settings.results_table, state.bucket, settings.result_row_max_bytes
-            ).write(state.job_id, _write_lines(ordered, out))
-        storage.upload_file(results_path, state.bucket, storage.chunk_results_key(state.job_id, state.chunk))
-    jobs.update_chunk(
+            )
+            results.write(state.job_id, _final_results(state, counts, out))
+        storage.upload_file(path, state.bucket, storage.chunk_results_key(state.job_id, state.chunk))
+    final_status = _final_status(state, counts, cancel_requested)
+    storage.JobsRepository(settings.jobs_table).update_chunk(
         state.job_id,
         state.chunk,
         {
-            "counts": tally.model_dump(),
+            "counts": counts.model_dump(),
             "usage": usage,
+            "final_status": final_status.value,
+            "rounds": state.round,
             "collected_at": time.time(),
-            "results_received": received,
         },
     )
-    logger.info("chunk collected", extra={"counts": tally.model_dump(), "provider_results": received})
-    return CollectedChunk(job_id=state.job_id, chunk=state.chunk, counts=tally)
+    logger.info("chunk collected", extra={"counts": counts.model_dump(), "rounds": state.round})
+    return state.model_copy(update={"next_step": "done", "status": final_status})
+
+
+def collect_chunk(state: ChunkState, policy: RetryPolicy, backoff: Backoff, settings: Settings) -> ChunkState:
+    """Collect this round; return the next step: ``submit`` again (a resubmission or a round) or ``done``."""
+    jobs = storage.JobsRepository(settings.jobs_table)
+    job = jobs.get_job(state.job_id)
+    cancel_requested = bool(job and job.cancel_requested)
+    row = jobs.get_chunk(state.job_id, state.chunk)
+    if (
+        state.status is BatchStatus.FAILED
+        and state.attempt < policy.failed_batch_retries
+        and not cancel_requested
+    ):
+        logger.warning("provider batch failed; resubmitting", extra={"reason": row.get("message")})
+        return state.model_copy(
+            update={
+                "attempt": state.attempt + 1,
+                "next_step": "submit",
+                "terminal": False,
+                "wait_seconds": backoff.wait_before_attempt(state.attempt + 1),
+            }
+        )
+    with tempfile.TemporaryDirectory(prefix="collect-") as tmp_name:
+        tmp = Path(tmp_name)
+        spool = _Spool(tmp / "provider-results.bin")
+        has_output = state.provider_batch_id and state.status is not BatchStatus.FAILED
+        if has_output:
+            spool.fill(provider_for(state.provider, settings).iter_results(state.provider_batch_id))
+        else:
+            spool.fill(iter(()))
+        files = _RoundFiles(tmp)
+        try:
+            report = _collect_round(state, spool, files, row.get("message"), cancel_requested)
+        finally:
+            files.close()
+        key = storage.chunk_round_results_key(state.job_id, state.chunk, state.round)
+        storage.upload_file(tmp / "round-results.jsonl", state.bucket, key)
+        another_round = report.retryable and state.round < policy.retry_rounds and not cancel_requested
+        if another_round:
+            next_round = state.round + 1
+            storage.upload_file(
+                tmp / "next-requests.jsonl",
+                state.bucket,
+                storage.chunk_requests_key(state.job_id, state.chunk, next_round),
+            )
+            storage.upload_file(
+                tmp / "next-index.jsonl",
+                state.bucket,
+                storage.chunk_index_key(state.job_id, state.chunk, next_round),
+            )
+    jobs.update_chunk(state.job_id, state.chunk, {f"round_{state.round}": report.model_dump(mode="json")})
+    if another_round:
+        logger.info(
+            "retrying items in a follow-up round", extra={"items": report.retryable, "round": state.round + 1}
+        )
+        return state.model_copy(
+            update={
+                "round": state.round + 1,
+                "attempt": 0,
+                "next_step": "submit",
+                "terminal": False,
+                "wait_seconds": 1,
+            }
+        )
+    return _finish_chunk(state, jobs.get_chunk(state.job_id, state.chunk), settings, cancel_requested)

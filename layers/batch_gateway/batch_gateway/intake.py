@@ -2,36 +2,71 @@
 
 Memory stays flat as files grow: lines are read in blocks, each chunk is spooled to local disk and
 uploaded when full. Only the custom_id -> line map (for duplicate detection) grows with the file.
+
+Invalid lines follow the job's ``on_invalid`` policy (object metadata ``on-invalid``):
+
+- ``reject`` (default): any invalid line rejects the whole file before any provider call; the job
+  ends ``failed`` and ``results/<job>/errors.jsonl`` lists every bad line.
+- ``skip``: valid lines are submitted; each invalid line gets an error result (its custom_id when
+  readable, else ``line-<n>``), staged as ``staging/<job>/invalid.results.jsonl`` (merged into
+  results.jsonl by finalization), written to the results table and listed in errors.jsonl. When no
+  line is valid, no workflow starts: intake itself writes results.jsonl and summary.json and the job
+  ends ``failed`` with the reason "no valid lines to submit".
+
+Duplicate custom_ids always reject the whole file, whatever the policy: results are keyed by id.
+Items run on ``extra.model`` when set: each model gets its own provider batches (OpenAI takes one
+model per batch file); chunk numbers stay global and contiguous (1..N).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 import tempfile
 import time
+from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, get_args
 
 from pydantic import BaseModel, ValidationError
 
 from batch_gateway import storage
 from batch_gateway.lines import iter_numbered_lines
-from batch_gateway.models import BatchItem, BatchStatus, JobSpec, JobSummary
-from batch_gateway.providers.requests import RequestBuilder, encode_request_line, request_builder_for
+from batch_gateway.models import (
+    BatchItem,
+    BatchResult,
+    BatchStatus,
+    InvalidLinePolicy,
+    JobSpec,
+    JobSummary,
+    ResultCounts,
+)
+from batch_gateway.providers.requests import (
+    RequestBuilder,
+    encode_request_line,
+    request_builder_for,
+    request_model,
+)
 from batch_gateway.settings import Settings
-from batch_gateway.validation import LineError, parse_item
+from batch_gateway.validation import LineError, describe, parse_item
 
 # Object metadata keys (x-amz-meta-*) that carry the job spec of an uploaded file.
 META_PROVIDER = "provider"
 META_MODEL = "model"
 META_SYSTEM_PROMPT = "system-prompt"
 META_SYSTEM_PROMPT_B64 = "system-prompt-b64"
+META_ON_INVALID = "on-invalid"
+ON_INVALID_POLICIES: tuple[str, ...] = get_args(InvalidLinePolicy)
+NO_VALID_LINES = "no valid lines to submit"
 # Keep provider batches comfortably below the provider's byte cap: JSON overhead differs slightly.
 PROVIDER_BYTES_HEADROOM = 0.95
 MAX_REASON_ERRORS = 3
+# Chunks open at once (one per model in use); past this the least recently used one is uploaded early.
+MAX_OPEN_CHUNKS = 16
 
 
 class JobSpecError(ValueError):
@@ -42,6 +77,7 @@ class ChunkManifest(BaseModel):
     chunk: int
     item_count: int
     byte_count: int
+    model: str | None = None  # every request of a chunk runs on this model
 
 
 class IntakeReport(BaseModel):
@@ -51,6 +87,7 @@ class IntakeReport(BaseModel):
     line_count: int = 0
     chunks: list[ChunkManifest] = []
     error_count: int = 0
+    invalid_count: int = 0  # lines skipped under on_invalid=skip, each with an error result
     reason: str | None = None
 
 
@@ -71,11 +108,18 @@ def job_spec_from_metadata(metadata: dict[str, str], settings: Settings) -> JobS
             system_prompt = base64.b64decode(meta[META_SYSTEM_PROMPT_B64], validate=True).decode()
         except ValueError as exc:
             raise JobSpecError(f"metadata '{META_SYSTEM_PROMPT_B64}' is not base64 of UTF-8 text") from exc
+    on_invalid = (meta.get(META_ON_INVALID) or "reject").strip().lower()
+    if on_invalid not in ON_INVALID_POLICIES:
+        raise JobSpecError(
+            f"metadata '{META_ON_INVALID}' is {meta[META_ON_INVALID]!r}: set x-amz-meta-{META_ON_INVALID} "
+            f"to {' or '.join(ON_INVALID_POLICIES)} (or leave it out to reject files with invalid lines)"
+        )
     try:
         return JobSpec(
             provider=meta.get(META_PROVIDER) or settings.default_provider,
             model=meta.get(META_MODEL) or settings.default_model,
             system_prompt=system_prompt,
+            on_invalid=on_invalid,  # checked against the Literal above
         )
     except ValidationError as exc:
         problems = "; ".join(
@@ -90,38 +134,53 @@ def job_spec_from_metadata(metadata: dict[str, str], settings: Settings) -> JobS
 class _Staged(NamedTuple):
     request_line: bytes  # the provider-ready line
     index_line: bytes  # line number, user custom_id and provider custom_id, to map results back
+    model: str  # the model the request runs on: its chunk's model
 
 
 class _ChunkWriter:
-    """Spools provider-ready request lines and their index to local files, one chunk at a time."""
+    """Spools one model's provider-ready request lines and their index to local files, a chunk at a time."""
 
-    def __init__(self, workdir: Path, job_id: str, bucket: str, max_items: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        job_id: str,
+        bucket: str,
+        limits: tuple[int, int],
+        model: str,
+        numbers: Iterator[int],
+    ) -> None:
         self._workdir, self._job_id, self._bucket = workdir, job_id, bucket
-        self._max_items, self._max_bytes = max_items, max_bytes
+        self._max_items, self._max_bytes = limits
+        self._model, self._numbers = model, numbers
         self.manifests: list[ChunkManifest] = []
+        self._chunk = 0
         self._requests: IO[bytes] | None = None
         self._index: IO[bytes] | None = None
         self._items = 0
         self._bytes = 0
 
+    @property
+    def is_open(self) -> bool:
+        return self._requests is not None
+
     def add(self, request_line: bytes, index_line: bytes) -> None:
         if self._requests and (
             self._items >= self._max_items or self._bytes + len(request_line) > self._max_bytes
         ):
-            self._close_chunk()
+            self.close_chunk()
         if self._requests is None or self._index is None:
-            chunk = len(self.manifests) + 1
-            self._requests = (self._workdir / f"requests-{chunk}.jsonl").open("wb")
-            self._index = (self._workdir / f"index-{chunk}.jsonl").open("wb")
+            self._chunk = next(self._numbers)  # numbered when opened: every opened chunk gets items
+            self._requests = (self._workdir / f"requests-{self._chunk}.jsonl").open("wb")
+            self._index = (self._workdir / f"index-{self._chunk}.jsonl").open("wb")
         self._requests.write(request_line)
         self._index.write(index_line)
         self._items += 1
         self._bytes += len(request_line)
 
-    def _close_chunk(self) -> None:
+    def close_chunk(self) -> None:
         assert self._requests is not None
         assert self._index is not None
-        chunk = len(self.manifests) + 1
+        chunk = self._chunk
         self._requests.close()
         self._index.close()
         storage.upload_file(
@@ -132,20 +191,49 @@ class _ChunkWriter:
         )
         Path(self._requests.name).unlink()
         Path(self._index.name).unlink()
-        self.manifests.append(ChunkManifest(chunk=chunk, item_count=self._items, byte_count=self._bytes))
+        self.manifests.append(
+            ChunkManifest(chunk=chunk, item_count=self._items, byte_count=self._bytes, model=self._model)
+        )
         self._requests = self._index = None
         self._items = self._bytes = 0
-
-    def finish(self) -> list[ChunkManifest]:
-        if self._requests is not None:
-            self._close_chunk()
-        return self.manifests
 
     def abandon(self) -> None:
         for handle in (self._requests, self._index):
             if handle is not None:
                 handle.close()
         self._requests = self._index = None
+
+
+class _ChunkWriters:
+    """One chunk writer per model; chunk numbers are shared, so they run 1..N across models."""
+
+    def __init__(self, workdir: Path, job_id: str, bucket: str, max_items: int, max_bytes: int) -> None:
+        self._args = (workdir, job_id, bucket, (max_items, max_bytes))
+        self._numbers = itertools.count(1)
+        self._writers: OrderedDict[str, _ChunkWriter] = OrderedDict()  # least recently used first
+
+    def add(self, staged: _Staged) -> None:
+        writer = self._writers.get(staged.model)
+        if writer is None:
+            writer = self._writers[staged.model] = _ChunkWriter(*self._args, staged.model, self._numbers)
+        self._writers.move_to_end(staged.model)
+        if not writer.is_open:
+            open_writers = [w for w in self._writers.values() if w.is_open]
+            if len(open_writers) >= MAX_OPEN_CHUNKS:
+                open_writers[0].close_chunk()  # bounded file handles and disk, however many models
+        writer.add(staged.request_line, staged.index_line)
+
+    def finish(self) -> list[ChunkManifest]:
+        for writer in self._writers.values():
+            if writer.is_open:
+                writer.close_chunk()
+        return sorted(
+            (m for w in self._writers.values() for m in w.manifests), key=lambda manifest: manifest.chunk
+        )
+
+    def abandon(self) -> None:
+        for writer in self._writers.values():
+            writer.abandon()
 
 
 def _request_line(builder: RequestBuilder, item: BatchItem, line: int, spec: JobSpec) -> _Staged | LineError:
@@ -155,24 +243,33 @@ def _request_line(builder: RequestBuilder, item: BatchItem, line: int, spec: Job
     except ValueError as exc:
         return LineError(line=line, field="extra", reason=str(exc), custom_id=item.custom_id)
     encoded = encode_request_line(request)
-    if len(encoded) > builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM:
+    limit = int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM)
+    if len(encoded) > limit:
         return LineError(
             line=line,
             field="user_message",
-            reason=f"the request is {len(encoded)} bytes, more than {builder.name} accepts in one batch",
+            reason=f"the request is {len(encoded)} bytes, more than {builder.name} accepts in one batch "
+            f"({limit} bytes): shorten user_message or extra",
             custom_id=item.custom_id,
         )
     index = {"line": line, "custom_id": item.custom_id, "provider_custom_id": provider_id}
-    return _Staged(encoded, json.dumps(index, ensure_ascii=False).encode() + b"\n")
+    return _Staged(encoded, json.dumps(index, ensure_ascii=False).encode() + b"\n", request_model(item, spec))
 
 
 class _Validator:
-    """Validates lines one by one, remembering custom_ids to refuse duplicates."""
+    """Validates lines one by one, remembering custom_ids (readable ones of invalid lines too) to
+    refuse duplicates, and spooling every invalid line's error result in line order."""
 
-    def __init__(self, builder: RequestBuilder, spec: JobSpec, errors_file: IO[bytes]) -> None:
-        self._builder, self._spec, self._errors = builder, spec, errors_file
-        self._seen: dict[str, int] = {}
-        self.error_count = 0
+    def __init__(
+        self, builder: RequestBuilder, spec: JobSpec, errors_file: IO[bytes], invalid_file: IO[bytes]
+    ) -> None:
+        self._builder, self._spec = builder, spec
+        self._errors, self._invalid = errors_file, invalid_file
+        self.seen: dict[str, int] = {}
+        self.error_count = 0  # LineErrors (a line may have several)
+        self.invalid_lines = 0
+        self.duplicate_count = 0
+        self.first_duplicates: list[LineError] = []  # the first few, for the job's reason
         self.first_errors: list[LineError] = []
 
     def _fail(self, errors: list[LineError]) -> None:
@@ -181,25 +278,36 @@ class _Validator:
             self.error_count += 1
             if len(self.first_errors) < MAX_REASON_ERRORS:
                 self.first_errors.append(error)
+        self.invalid_lines += 1
+        record = {"line": errors[0].line, "custom_id": errors[0].custom_id, "error": describe(errors)}
+        self._invalid.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+
+    def _duplicate(self, custom_id: str | None, line: int) -> list[LineError]:
+        if not custom_id:
+            return []
+        first_line = self.seen.setdefault(custom_id, line)
+        if first_line == line:
+            return []
+        error = LineError(
+            line=line,
+            field="custom_id",
+            custom_id=custom_id,
+            reason=f"duplicate custom_id '{custom_id}' (first used on line {first_line}): "
+            "every custom_id must be unique in a file; give each item its own id",
+        )
+        self.duplicate_count += 1
+        if len(self.first_duplicates) < MAX_REASON_ERRORS:
+            self.first_duplicates.append(error)
+        return [error]
 
     def check(self, line: int, raw: bytes) -> _Staged | None:
         parsed = parse_item(line, raw)
         if isinstance(parsed, list):
-            self._fail(parsed)
+            self._fail(parsed + self._duplicate(parsed[0].custom_id, line))
             return None
-        first_line = self._seen.setdefault(parsed.custom_id, line)
-        if first_line != line:
-            self._fail(
-                [
-                    LineError(
-                        line=line,
-                        field="custom_id",
-                        custom_id=parsed.custom_id,
-                        reason=f"duplicate custom_id '{parsed.custom_id}' (first used on line {first_line}): "
-                        "every custom_id must be unique in a file",
-                    )
-                ]
-            )
+        duplicate = self._duplicate(parsed.custom_id, line)
+        if duplicate:
+            self._fail(duplicate)
             return None
         request = _request_line(self._builder, parsed, line, self._spec)
         if isinstance(request, LineError):
@@ -208,46 +316,118 @@ class _Validator:
         return request
 
 
-def _reason(validator: _Validator, key: str) -> str:
-    shown = "; ".join(f"line {e.line}: {e.reason}" for e in validator.first_errors)
-    more = validator.error_count - len(validator.first_errors)
-    suffix = f" (and {more} more)" if more > 0 else ""
-    return f"rejected: {validator.error_count} invalid line(s) — {shown}{suffix}. See {key}"
+def _listed(errors: list[LineError], total: int) -> str:
+    shown = "; ".join(f"line {e.line}: {e.reason}" for e in errors[:MAX_REASON_ERRORS])
+    more = total - min(len(errors), MAX_REASON_ERRORS)
+    return shown + (f" (and {more} more)" if more > 0 else "")
+
+
+def _reason(validator: _Validator, key: str, policy: InvalidLinePolicy) -> str:
+    if policy == "skip":
+        count = validator.duplicate_count
+        return (
+            f"rejected: {count} duplicate custom_id(s) — {_listed(validator.first_duplicates, count)}. "
+            f"Duplicate ids reject the whole file even with {META_ON_INVALID}=skip. See {key}"
+        )
+    listed = _listed(validator.first_errors, validator.error_count)
+    return f"rejected: {validator.invalid_lines} invalid line(s) — {listed}. See {key}"
+
+
+def _fallback_id(line: int, taken: dict[str, int]) -> str:
+    """``line-<n>`` for an invalid line without a readable custom_id, unless the file uses that id."""
+    candidate = f"line-{line}"
+    while candidate in taken:
+        candidate += "-invalid"
+    return candidate
+
+
+def invalid_results(spool: Path, taken: dict[str, int]) -> Iterator[BatchResult]:
+    """The error results of the skipped lines, in line order, each with a unique custom_id."""
+    with spool.open("rb") as records:
+        for _, raw in iter_numbered_lines(records):
+            record = json.loads(raw)
+            yield BatchResult(
+                custom_id=record["custom_id"] or _fallback_id(record["line"], taken),
+                line=record["line"],
+                error=record["error"],
+            )
+
+
+def _stage_invalid(
+    job_id: str, spool: Path, taken: dict[str, int], submitted: int, settings: Settings, workdir: Path
+) -> None:
+    """Skipped lines' results: results-table rows, plus the staged keyed file finalization merges
+    (or, when nothing was submitted, results.jsonl itself)."""
+    bucket = settings.data_bucket
+    storage.upload_file(workdir / "errors.jsonl", bucket, storage.errors_key(job_id))
+    out_path = workdir / "invalid.results.jsonl"
+    with out_path.open("wb") as out:
+
+        def written() -> Iterator[BatchResult]:
+            for result in invalid_results(spool, taken):
+                payload = result.model_dump_json().encode()
+                out.write(
+                    storage.keyed_result(result.line or 0, payload, "invalid")
+                    if submitted
+                    else payload + b"\n"
+                )
+                yield result
+
+        storage.ResultsRepository(settings.results_table, bucket, settings.result_row_max_bytes).write(
+            job_id, written()
+        )
+    key = storage.invalid_results_key(job_id) if submitted else storage.results_key(job_id)
+    storage.upload_file(out_path, bucket, key)
 
 
 def split_into_chunks(
     stream: IO[bytes], *, job_id: str, spec: JobSpec, settings: Settings, workdir: Path
 ) -> IntakeReport:
-    """Validate every line of ``stream`` and stage provider-ready chunks under staging/<job>/."""
+    """Validate every line of ``stream`` and stage provider-ready chunks under staging/<job>/.
+
+    Under ``on_invalid=skip`` the skipped lines' results are staged (and written to the results
+    table) here too; ``report.invalid_count`` says how many.
+    """
     builder = request_builder_for(spec.provider)
     max_bytes = min(settings.chunk_max_bytes, int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM))
     max_items = min(settings.chunk_max_items, builder.limits.max_requests)
-    writer = _ChunkWriter(workdir, job_id, settings.data_bucket, max_items, max_bytes)
-    errors_path = workdir / "errors.jsonl"
+    writers = _ChunkWriters(workdir, job_id, settings.data_bucket, max_items, max_bytes)
+    skip = spec.on_invalid == "skip"
+    errors_path, spool_path = workdir / "errors.jsonl", workdir / "invalid.spool.jsonl"
     line_count = 0
-    with errors_path.open("wb") as errors_file:
-        validator = _Validator(builder, spec, errors_file)
+    with errors_path.open("wb") as errors_file, spool_path.open("wb") as spool:
+        validator = _Validator(builder, spec, errors_file, spool)
         for line, raw in iter_numbered_lines(stream):
             line_count = line
             if not raw.strip():
                 continue  # blank lines carry nothing to answer
             checked = validator.check(line, raw)
-            # After the first bad line the file is rejected: keep validating for the report, stop staging.
-            if checked is not None and validator.error_count == 0:
-                writer.add(checked.request_line, checked.index_line)
+            # Once the file is sure to be rejected, keep validating for the report but stop staging.
+            rejected = validator.duplicate_count > 0 or (validator.invalid_lines > 0 and not skip)
+            if checked is not None and not rejected:
+                writers.add(checked)
     report = IntakeReport(
         job_id=job_id, accepted=False, line_count=line_count, error_count=validator.error_count
     )
-    if validator.error_count:
-        writer.abandon()
+    if validator.duplicate_count or (validator.invalid_lines and not skip):
+        writers.abandon()
         storage.upload_file(errors_path, settings.data_bucket, storage.errors_key(job_id))
         storage.delete_prefix(settings.data_bucket, storage.staging_prefix(job_id))
-        report.reason = _reason(validator, storage.s3_uri(settings.data_bucket, storage.errors_key(job_id)))
+        errors_uri = storage.s3_uri(settings.data_bucket, storage.errors_key(job_id))
+        report.reason = _reason(validator, errors_uri, spec.on_invalid)
         return report
-    report.chunks = writer.finish()
+    report.chunks = writers.finish()
     report.request_count = sum(c.item_count for c in report.chunks)
+    report.invalid_count = validator.invalid_lines
+    if report.invalid_count:
+        _stage_invalid(job_id, spool_path, validator.seen, report.request_count, settings, workdir)
     if report.request_count == 0:
-        report.reason = "rejected: the file has no items (it is empty or holds only blank lines)"
+        report.reason = (
+            f"{NO_VALID_LINES}: all {report.invalid_count} line(s) are invalid; see "
+            f"{storage.s3_uri(settings.data_bucket, storage.errors_key(job_id))}"
+            if report.invalid_count
+            else "rejected: nothing to submit — the file is empty or holds only blank lines"
+        )
         return report
     report.accepted = True
     return report
@@ -316,6 +496,8 @@ def intake_object(bucket: str, key: str, version_id: str | None, settings: Setti
         job = existing  # an earlier attempt died while staging: stage again (same keys, same rows)
     with workdir() as tmp, open_source(bucket, key, version_id) as stream:
         report = split_into_chunks(stream, job_id=job_id, spec=spec, settings=settings, workdir=Path(tmp))
+    if report.invalid_count and not report.accepted:
+        return _finish_without_valid_lines(jobs, job, report, settings)
     if not report.accepted:
         return _reject(jobs, job, report, settings)
     return _start(jobs, job, report, settings)
@@ -357,20 +539,40 @@ def _reject(
     return IntakeOutcome(job_id=job.job_id, status="rejected", reason=report.reason)
 
 
+def _finish_without_valid_lines(
+    jobs: storage.JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings
+) -> IntakeOutcome:
+    """on_invalid=skip and no line is valid: every line already has its error result; no workflow."""
+    bucket = settings.data_bucket
+    job.status = BatchStatus.FAILED
+    job.reason = report.reason
+    job.request_count = 0
+    job.invalid_count = report.invalid_count
+    job.counts = ResultCounts(invalid=report.invalid_count)
+    job.results_uri = storage.s3_uri(bucket, storage.results_key(job.job_id))
+    job.errors_uri = storage.s3_uri(bucket, storage.errors_key(job.job_id))
+    job.finished_at = time.time()
+    jobs.save_job(job)
+    storage.put_json(bucket, storage.summary_key(job.job_id), job.model_dump(mode="json", exclude={"raw"}))
+    return IntakeOutcome(job_id=job.job_id, status="failed", reason=report.reason)
+
+
 def _start(
     jobs: storage.JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings
 ) -> IntakeOutcome:
     for manifest in report.chunks:
-        jobs.put_chunk(
-            job.job_id,
-            manifest.chunk,
-            {
-                "status": "staged",
-                "item_count": manifest.item_count,
-                "byte_count": manifest.byte_count,
-            },
-        )
+        fields: dict[str, Any] = {
+            "status": "staged",
+            "item_count": manifest.item_count,
+            "byte_count": manifest.byte_count,
+        }
+        if manifest.model:
+            fields["model"] = manifest.model
+        jobs.put_chunk(job.job_id, manifest.chunk, fields)
     job.request_count = report.request_count
+    job.invalid_count = report.invalid_count
+    if report.invalid_count:
+        job.errors_uri = storage.s3_uri(settings.data_bucket, storage.errors_key(job.job_id))
     job.chunk_count = len(report.chunks)
     jobs.save_job(job)
     sfn = storage.stepfunctions_client()

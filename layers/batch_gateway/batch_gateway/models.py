@@ -122,10 +122,12 @@ class ResultCounts(BaseModel):
     errored: int = 0
     expired: int = 0
     cancelled: int = 0
+    # Lines skipped at intake (on_invalid=skip): never sent, each answered by an error result line.
+    invalid: int = 0
 
     @property
     def total(self) -> int:
-        return self.succeeded + self.errored + self.expired + self.cancelled
+        return self.succeeded + self.errored + self.expired + self.cancelled + self.invalid
 
     def add(self, other: ResultCounts) -> ResultCounts:
         return ResultCounts(
@@ -133,6 +135,7 @@ class ResultCounts(BaseModel):
             errored=self.errored + other.errored,
             expired=self.expired + other.expired,
             cancelled=self.cancelled + other.cancelled,
+            invalid=self.invalid + other.invalid,
         )
 
 
@@ -150,7 +153,13 @@ class JobSummary(BatchJobInfo):
     counts: ResultCounts = Field(default_factory=ResultCounts)
     usage: dict[str, int] = Field(default_factory=dict)
     chunk_count: int = 0
+    # Invalid lines skipped at intake (on_invalid=skip); request_count counts only the submitted ones.
+    invalid_count: int = 0
     reason: str | None = None
+    cancel_requested: bool = False
+    retry_rounds: list[dict[str, int]] = Field(
+        default_factory=list, description="Per follow-up round: how many items were retried and recovered."
+    )
     results_uri: str | None = None
     errors_uri: str | None = None
     updated_at: float | None = None

@@ -30,16 +30,33 @@ def staging_prefix(job_id: str) -> str:
     return f"staging/{job_id}/"
 
 
-def chunk_requests_key(job_id: str, chunk: int) -> str:
-    return f"{staging_prefix(job_id)}chunk-{chunk:04d}.requests.jsonl"
+def _chunk_file(job_id: str, chunk: int, round_: int, kind: str) -> str:
+    # Round 0 holds every staged item; retry round r holds the items retried in it.
+    round_part = f".r{round_}" if round_ else ""
+    return f"{staging_prefix(job_id)}chunk-{chunk:04d}{round_part}.{kind}.jsonl"
 
 
-def chunk_index_key(job_id: str, chunk: int) -> str:
-    return f"{staging_prefix(job_id)}chunk-{chunk:04d}.index.jsonl"
+def chunk_requests_key(job_id: str, chunk: int, round_: int = 0) -> str:
+    """Provider-ready request lines of a chunk (round 0) or of one of its retry rounds."""
+    return _chunk_file(job_id, chunk, round_, "requests")
+
+
+def chunk_index_key(job_id: str, chunk: int, round_: int = 0) -> str:
+    """Line number, user custom_id and provider custom_id of each request line, in the same order."""
+    return _chunk_file(job_id, chunk, round_, "index")
+
+
+def chunk_round_results_key(job_id: str, chunk: int, round_: int) -> str:
+    return _chunk_file(job_id, chunk, round_, "round-results")
 
 
 def chunk_results_key(job_id: str, chunk: int) -> str:
     return f"{staging_prefix(job_id)}chunk-{chunk:04d}.results.jsonl"
+
+
+def invalid_results_key(job_id: str) -> str:
+    """Error results of the lines skipped at intake (on_invalid=skip), keyed like chunk results."""
+    return f"{staging_prefix(job_id)}invalid.results.jsonl"
 
 
 def results_key(job_id: str) -> str:
@@ -56,6 +73,19 @@ def errors_key(job_id: str) -> str:
 
 def large_result_key(job_id: str, line: int) -> str:
     return f"results/{job_id}/items/{line:09d}.json"
+
+
+def keyed_result(line: int, result_json: bytes, outcome: str = "errored") -> bytes:
+    """A staged result line: ``line<TAB>outcome<TAB>BatchResult JSON``.
+
+    The merge key and the outcome come first, so merging and counting never parse the JSON.
+    """
+    return b"%010d\t%s\t%s\n" % (line, outcome.encode(), result_json)
+
+
+def split_keyed_result(raw: bytes) -> tuple[int, str, bytes]:
+    line, outcome, payload = raw.split(b"\t", 2)
+    return int(line), outcome.decode(), payload
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -157,6 +187,25 @@ class JobsRepository:
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":s": status.value, ":r": reason, ":u": to_dynamo(time.time())},
         )
+
+    def request_cancel(self, job_id: str) -> None:
+        """Flag the job for cancellation; a job that already finished keeps its status."""
+        try:
+            self._table.update_item(
+                Key={"job_id": job_id, "sk": JOB_SK},
+                UpdateExpression="SET cancel_requested = :t, #s = :s, updated_at = :u",
+                ConditionExpression=Attr("finished_at").not_exists()
+                | Attr("finished_at").attribute_type("NULL"),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":t": True,
+                    ":s": BatchStatus.CANCELLING.value,
+                    ":u": to_dynamo(time.time()),
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def put_chunk(self, job_id: str, chunk: int, fields: dict[str, Any]) -> None:
         self._table.put_item(

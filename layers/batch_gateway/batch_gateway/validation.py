@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -12,6 +13,14 @@ from batch_gateway.models import BatchItem
 ALLOWED_FIELDS = ", ".join(BatchItem.model_fields)
 # DynamoDB caps a sort key at 1024 bytes and the results table is keyed by custom_id.
 MAX_CUSTOM_ID_BYTES = 1024
+# What each field takes, in words: the "what to do" half of a wrong-type or out-of-range message.
+EXPECTED = {
+    "custom_id": "a non-empty string, unique in the file",
+    "user_message": "a non-empty string",
+    "temperature": "a number from 0 to 2",
+    "max_tokens": "a whole number greater than 0",
+    "extra": 'a JSON object of provider parameters, e.g. {"top_p": 0.9}',
+}
 
 
 class LineError(BaseModel):
@@ -31,22 +40,38 @@ def _explain(error: Any) -> str:
     """A pydantic error as a sentence that says what to do."""
     kind = error["type"]
     field = _field_name(error["loc"])
+    expected = EXPECTED.get(str(field), "a valid value")
     if kind == "extra_forbidden":
         return f"unknown field '{field}': remove it (allowed fields: {ALLOWED_FIELDS})"
     if kind == "missing":
-        return f"'{field}' is required"
+        return f"'{field}' is required: add it ({expected})"
     if kind == "string_too_short":
-        return f"'{field}' must not be empty"
+        return f"'{field}' must not be empty: give it {expected}"
     if kind == "json_invalid":
+        # The parser sees one line at a time: its "line 1" would contradict our file line number.
+        detail = re.sub(r" at line 1 column ", " at column ", str(error["ctx"].get("error", "parse error")))
         return (
-            f"not valid JSON ({error['ctx'].get('error', 'parse error')}): each line must be one JSON object"
+            f"not valid JSON ({detail}): each line must be one complete JSON object "
+            "(check quotes, commas and braces)"
         )
     if kind == "model_type":
         return 'each line must be a JSON object like {"custom_id": "…", "user_message": "…"}'
     received = json.dumps(error.get("input"), default=str)
     if len(received) > 80:
         received = received[:77] + "..."
-    return f"'{field}': {error['msg']} (got {received})"
+    return f"'{field}': {error['msg']} (got {received}): use {expected}"
+
+
+def _utf8_error(raw: bytes) -> str | None:
+    """Why ``raw`` is not UTF-8, naming the offending byte, or None when it is."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 1].hex()
+        return (
+            f"the line is not valid UTF-8 (byte 0x{bad} at position {exc.start + 1}): save the file as UTF-8"
+        )
+    return None
 
 
 def _custom_id_of(raw: bytes) -> str | None:
@@ -55,8 +80,10 @@ def _custom_id_of(raw: bytes) -> str | None:
         obj = json.loads(raw)
     except ValueError:
         return None
-    if isinstance(obj, dict) and isinstance(obj.get("custom_id"), str) and obj["custom_id"]:
-        return str(obj["custom_id"])
+    custom_id = obj.get("custom_id") if isinstance(obj, dict) else None
+    # An id too long for the results table's key cannot name a result either.
+    if isinstance(custom_id, str) and custom_id and len(custom_id.encode()) <= MAX_CUSTOM_ID_BYTES:
+        return custom_id
     return None
 
 
@@ -65,6 +92,10 @@ def parse_item(line_number: int, raw: bytes) -> BatchItem | list[LineError]:
     try:
         item = BatchItem.model_validate_json(raw)
     except ValidationError as exc:
+        # The JSON parser reports bad UTF-8 as "invalid unicode code point": say what it really is.
+        not_utf8 = _utf8_error(raw)
+        if not_utf8:
+            return [LineError(line=line_number, reason=not_utf8)]
         custom_id = _custom_id_of(raw)
         return [
             LineError(
@@ -72,14 +103,21 @@ def parse_item(line_number: int, raw: bytes) -> BatchItem | list[LineError]:
             )
             for err in exc.errors()
         ]
-    except UnicodeDecodeError:
-        return [LineError(line=line_number, reason="the line is not valid UTF-8: save the file as UTF-8")]
     if len(item.custom_id.encode()) > MAX_CUSTOM_ID_BYTES:
         return [
             LineError(
                 line=line_number,
                 field="custom_id",
-                reason=f"'custom_id' is longer than {MAX_CUSTOM_ID_BYTES} bytes: use a shorter id",
+                reason=f"'custom_id' is longer than {MAX_CUSTOM_ID_BYTES} bytes (UTF-8): use a shorter id",
             )
         ]
     return item
+
+
+def describe(errors: list[LineError]) -> str:
+    """A line's errors as its result's ``error``: ``invalid input: line N, field F: <reason>; ...``."""
+    parts = [
+        f"line {e.line}, field {e.field}: {e.reason}" if e.field else f"line {e.line}: {e.reason}"
+        for e in errors
+    ]
+    return "invalid input: " + "; ".join(parts)

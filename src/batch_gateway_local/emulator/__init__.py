@@ -5,29 +5,58 @@ Start an `EmulatorServer` and point the real SDK clients at it::
     with EmulatorServer(polls_to_complete=2) as emu:
         openai.OpenAI(api_key="x", base_url=emu.openai_base_url)
         anthropic.Anthropic(api_key="x", base_url=emu.anthropic_base_url)
+
+Failure scenarios (`ok`, `item-errors`, `expire`, `fail`, `fail-once`, `throttle`, `flaky-download`,
+`slow`) are described in `scenarios`; choose one with `EmulatorServer(scenario=...)`, at runtime with
+`emu.scenario = "expire"`, or per batch (metadata `emulator_scenario` / header `x-emulator-scenario`).
 """
 
 from .answers import MARKER_ERROR_400, MARKER_ERROR_500, MARKER_TOOL, emulated_answer, estimate_tokens
 from .protocol import Reply, Request, error_reply
-from .scenarios import PollAction, PollContext, Scenario, ValidationIssue, register_scenario, scenario_names
+from .scenarios import (
+    BUILTIN_SCENARIOS,
+    ENQUEUED_LIMIT_MESSAGE,
+    STALLED_POLLS,
+    THROTTLED_CALLS,
+    BatchRequest,
+    CreateContext,
+    ItemFault,
+    PollAction,
+    PollContext,
+    Scenario,
+    ScenarioMemory,
+    ValidationIssue,
+    register_scenario,
+    request_key,
+    scenario_names,
+)
 from .server import EmulatorServer
 from .state import Limits
 
 __all__ = [
+    "BUILTIN_SCENARIOS",
+    "ENQUEUED_LIMIT_MESSAGE",
     "MARKER_ERROR_400",
     "MARKER_ERROR_500",
     "MARKER_TOOL",
+    "STALLED_POLLS",
+    "THROTTLED_CALLS",
+    "BatchRequest",
+    "CreateContext",
     "EmulatorServer",
+    "ItemFault",
     "Limits",
     "PollAction",
     "PollContext",
     "Reply",
     "Request",
     "Scenario",
+    "ScenarioMemory",
     "ValidationIssue",
     "emulated_answer",
     "error_reply",
     "estimate_tokens",
     "register_scenario",
+    "request_key",
     "scenario_names",
 ]

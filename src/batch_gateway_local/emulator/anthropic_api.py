@@ -21,7 +21,7 @@ from .answers import (
 )
 from .common import choose_scenario, emission_order, guard, paginate, parse_limit
 from .protocol import ApiError, Reply, Request, anthropic_error, dumps, json_reply
-from .scenarios import PollAction, PollContext
+from .scenarios import BatchRequest, CreateContext, PollAction, PollContext
 from .state import AnthropicBatch, AnthropicItem, Store
 
 Handler = Callable[[Request, "re.Match[str]"], Reply]
@@ -202,7 +202,20 @@ class AnthropicApi:
             if not isinstance(params, dict):
                 raise ApiError(_bad(f"requests.{index}.params: Input should be a valid dictionary"))
             items.append(AnthropicItem(custom_id=custom_id, params=params))
-        scenario = choose_scenario(request.header(SCENARIO_HEADER), self.store.config.scenario, _bad)
+        scenario = choose_scenario(self.store, request.header(SCENARIO_HEADER), _bad)
+        first_model = items[0].params.get("model")
+        context = CreateContext(
+            provider="anthropic",
+            model=first_model if isinstance(first_model, str) else None,
+            requests=[BatchRequest(i, item.custom_id, item.params) for i, item in enumerate(items)],
+        )
+        rejection = scenario.on_create(context)
+        if rejection is not None:
+            raise ApiError(rejection)
+        for request_, item in zip(context.requests, items, strict=True):
+            fault = scenario.item_fault(context, request_)
+            if fault is not None and check_params(item.params) is None:
+                item.error = {"type": "error", "error": {"type": fault.error_type, "message": fault.message}}
         now = self.store.now()
         batch = AnthropicBatch(
             id=self.store.new_id("msgbatch_"),
@@ -312,7 +325,9 @@ class AnthropicApi:
             total=len(batch.items),
         )
         action = batch.scenario.on_poll(context)
-        if action is PollAction.HOLD:
+        if action is PollAction.HOLD or (
+            action is PollAction.STALL and batch.processing_status != "canceling"
+        ):
             batch.polls -= 1
             return
         if batch.processing_status == "canceling":
@@ -333,7 +348,7 @@ class AnthropicApi:
             item = batch.items[idx]
             result: dict[str, Any]
             if idx < batch.finished:
-                error = check_params(item.params)
+                error = item.error or check_params(item.params)
                 if error is None:
                     result = {
                         "type": "succeeded",

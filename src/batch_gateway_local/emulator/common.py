@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from .protocol import ApiError, Reply, Request
-from .scenarios import Scenario, make_scenario
+from .scenarios import Scenario, scenario_names
+from .state import Store
 
 T = TypeVar("T")
 
@@ -53,12 +54,16 @@ def parse_limit(request: Request, default: int, maximum: int, error: Callable[[s
     return value
 
 
-def choose_scenario(name: str | None, default: str, error: Callable[[str], Reply]) -> Scenario:
-    chosen = name or default
+def choose_scenario(store: Store, name: str | None, error: Callable[[str], Reply]) -> Scenario:
+    """A new instance of the named scenario, or of the server's current one when name is empty."""
+    with store.lock:
+        chosen = name or store.config.scenario
     try:
-        return make_scenario(chosen)
+        return store.new_scenario(chosen)
     except KeyError:
-        raise ApiError(error(f"Unknown emulator scenario {chosen!r}.")) from None
+        raise ApiError(
+            error(f"Unknown emulator scenario {chosen!r}; registered: {', '.join(scenario_names())}.")
+        ) from None
 
 
 def guard(scenario: Scenario, request: Request, batch_id: str | None) -> None:

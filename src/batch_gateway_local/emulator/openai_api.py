@@ -22,7 +22,7 @@ from .answers import (
 from .common import choose_scenario, emission_order, guard, paginate, parse_limit
 from .multipart import boundary_of, parse_multipart
 from .protocol import ApiError, Reply, Request, dumps, json_reply, openai_error
-from .scenarios import PollAction, PollContext, Scenario
+from .scenarios import BatchRequest, CreateContext, PollAction, PollContext, Scenario
 from .state import OpenAIBatch, OpenAIItem, Store, StoredFile
 
 Handler = Callable[[Request, "re.Match[str]"], Reply]
@@ -470,11 +470,32 @@ class OpenAIApi:
                 )
             )
         scenario_name = (metadata or {}).get(SCENARIO_METADATA_KEY) or request.header(SCENARIO_HEADER)
-        scenario = choose_scenario(scenario_name, self.store.config.scenario, _bad)
+        scenario = choose_scenario(self.store, scenario_name, _bad)
         limits = self.store.config.limits
         items, issues, model = validate_lines(
             stored.lines, endpoint, len(stored.data), limits.openai_max_requests, limits.openai_max_file_bytes
         )
+        context = CreateContext(
+            provider="openai",
+            model=model,
+            requests=[BatchRequest(i, item.custom_id, item.body) for i, item in enumerate(items)],
+        )
+        rejection = scenario.on_create(context)
+        if rejection is not None:
+            raise ApiError(rejection)
+        if not issues:
+            for request_, item in zip(context.requests, items, strict=True):
+                fault = scenario.item_fault(context, request_)
+                if fault is not None and item.status_code == 200:
+                    item.status_code = fault.status
+                    item.error_body = {
+                        "error": {
+                            "message": fault.message,
+                            "type": fault.error_type,
+                            "param": None,
+                            "code": fault.code,
+                        }
+                    }
         tokens = 0
         for item in items:
             system, others, _ = _split_messages(item.body)
@@ -601,6 +622,14 @@ class OpenAIApi:
             batch.polls -= 1
             return
         now = int(self.store.now())
+        if action is PollAction.STALL and batch.status != "cancelling":
+            batch.polls -= 1
+            if batch.status == "validating":
+                if batch.issues:
+                    batch.status, batch.failed_at = "failed", now
+                else:
+                    batch.status, batch.in_progress_at = "in_progress", now
+            return
         if batch.status == "cancelling":
             self._finish(batch, "cancelled", "batch_cancelled")
             return
@@ -648,7 +677,7 @@ class OpenAIApi:
                     input_tokens += body["usage"]["prompt_tokens"]
                     output_tokens += body["usage"]["completion_tokens"]
                 else:
-                    body = check_request(item.body)[1] or {}
+                    body = item.error_body or check_request(item.body)[1] or {}
                 response = {
                     "status_code": item.status_code,
                     "request_id": stable_id("req_", seed, length=32),

@@ -1,33 +1,76 @@
-"""Extension point for failure scenarios.
+"""Failure scenarios: the extension point and the built-in named scenarios.
 
 A `Scenario` is consulted at fixed points of the emulator's life cycle. The base class is the
 normal, fault-free behaviour; a fault scenario subclasses it, overrides one or more hooks and is
 registered under a name with `register_scenario`. It is then chosen
 
-* per server: `EmulatorServer(scenario="name")` (applies to every request and batch), or
+* per server: `EmulatorServer(scenario="name")`, or at runtime `emulator.scenario = "name"`
+  (applies to every call and every batch created from then on; selecting a scenario, even the
+  one already selected, starts it afresh: its memory and counters are cleared), or
 * per batch: OpenAI batch metadata `{"emulator_scenario": "name"}`, or an
-  `x-emulator-scenario: name` header on the create call (both providers).
+  `x-emulator-scenario: name` header on the create call (both providers). Such a batch's scenario
+  governs its own calls (retrieve, cancel, results, downloads of its output files); uploads and
+  creates are governed by the server's scenario.
 
 Each batch gets its own scenario instance (factories are called per batch), so a scenario may keep
-per-batch state such as "how many downloads were attempted".
+per-batch state such as "how many retrieves were stalled". What must outlive one batch (requests
+already seen, calls already throttled) lives in `Scenario.memory`, shared by all instances of the
+same scenario name on one server.
+
+Built-in scenarios (same behaviour for both providers unless noted):
+
+* `ok` (alias `default`): everything succeeds.
+* `item-errors`: the first time the server sees a request (key: hash of custom_id + body/params),
+  its position i in that batch (0-based, input order) decides its fate for good:
+  i % 10 == 3 fails permanently (OpenAI: status_code 400 `invalid_request_error`; Anthropic:
+  errored `invalid_request_error`) every time it is sent; i % 10 == 7 fails once with a retryable
+  error (OpenAI: status_code 500 `server_error`; Anthropic: errored `api_error` when i % 20 == 7,
+  `overloaded_error` when i % 20 == 17) and succeeds whenever it is sent again; all others succeed.
+  So resubmitting the retryable items succeeds and never introduces new failures.
+* `expire`: a batch none of whose requests was seen before expires on its 2nd retrieve with the
+  first half of its requests (n // 2, input order) finished. OpenAI: status `expired`, those in the
+  output file, the rest in the error file with code `batch_expired`; Anthropic: `ended`, the rest
+  `{"type": "expired"}` with matching `request_counts`. A batch with any request seen before (a
+  resubmission of the expired items) runs normally.
+* `fail`: every batch is rejected for the enqueued-token limit. OpenAI: created as `validating`,
+  `failed` on the first retrieve with `errors.data` = [{code `token_limit_exceeded`, message
+  `ENQUEUED_LIMIT_MESSAGE`}]. Anthropic has no failed state, so the create call answers HTTP 400
+  `invalid_request_error` with the same message and no batch is created.
+* `fail-once`: like `fail` for a batch none of whose requests was seen before; a resubmission of
+  the same requests runs normally.
+* `throttle`: the first 3 calls of each kind per provider (upload, create, retrieve,
+  download/results) answer HTTP 429 with the provider's rate-limit error and headers
+  `retry-after-ms: 10`, `retry-after: 0`; later calls succeed. An SDK with max_retries >= 3 (the
+  gateway uses 5) retries transparently, so whole jobs still succeed.
+* `flaky-download`: the first download of each output/error file or results stream sends the full
+  Content-Length but closes the connection after len // 2 bytes (usually mid-line); the next
+  download of the same content is complete.
+* `slow`: each batch stays in progress for 6 retrieves (OpenAI: the first moves it from
+  `validating` to `in_progress` with nothing finished), then advances normally.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from .protocol import Provider, Reply, Request
+from .protocol import Provider, Reply, Request, anthropic_error, openai_error
 
 
 class PollAction(Enum):
     ADVANCE = "advance"
     """Normal progression (one step per retrieve)."""
     HOLD = "hold"
-    """Do not advance on this retrieve (a slow batch)."""
+    """Do not advance on this retrieve (the status does not change at all)."""
+    STALL = "stall"
+    """Stay in progress without finishing anything on this retrieve (an OpenAI batch that is still
+    validating passes validation and becomes `in_progress`); cancellation still proceeds."""
     EXPIRE = "expire"
     """End the batch now as expired: requests finished so far keep their results, the rest expire."""
     FAIL = "fail"
@@ -54,10 +97,97 @@ class ValidationIssue:
     param: str | None = None
 
 
+def request_key(custom_id: str, body: Mapping[str, Any]) -> str:
+    """Content key of one batch request: a hash of its custom_id and body (OpenAI) / params (Anthropic)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{custom_id}\x00{canonical}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One request of a batch being created."""
+
+    index: int
+    """0-based position in the batch (input order)."""
+    custom_id: str
+    body: Mapping[str, Any]
+    """OpenAI: the line's `body`; Anthropic: the request's `params`."""
+
+    @property
+    def key(self) -> str:
+        return request_key(self.custom_id, self.body)
+
+
+@dataclass(frozen=True)
+class CreateContext:
+    provider: Provider
+    model: str | None
+    """OpenAI: the batch's model; Anthropic: the first request's model."""
+    requests: Sequence[BatchRequest]
+
+
+@dataclass(frozen=True)
+class ItemFault:
+    """A per-request failure injected by `Scenario.item_fault`."""
+
+    status: int
+    """OpenAI: the request's `status_code` (Anthropic results carry no status)."""
+    error_type: str
+    """`error.type` (OpenAI `server_error`, Anthropic `overloaded_error`, ...)."""
+    message: str
+    code: str | None = None
+    """OpenAI `error.code`."""
+
+
+class ScenarioMemory:
+    """What a scenario remembers across batches on one server (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, Any] = {}
+        self._counts: dict[str, int] = {}
+
+    def remember_first(self, key: str, value: Any) -> tuple[Any, bool]:
+        """(the value stored under key, True when it was stored just now): `value` is stored only
+        when nothing was stored under key before."""
+        with self._lock:
+            if key in self._values:
+                return self._values[key], False
+            self._values[key] = value
+            return value, True
+
+    def first_sight(self, keys: Iterable[str]) -> bool:
+        """True when none of `keys` was seen before; marks them all seen."""
+        keys = list(keys)
+        with self._lock:
+            fresh = not any(key in self._values for key in keys)
+            for key in keys:
+                self._values.setdefault(key, True)
+        return fresh
+
+    def count(self, key: str) -> int:
+        """Increment the counter `key` and return its new value (1 on the first call)."""
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            return self._counts[key]
+
+
 class Scenario:
     """Normal behaviour. Override hooks to inject faults."""
 
     name: ClassVar[str] = "default"
+    _memory: ScenarioMemory | None = None
+
+    @property
+    def memory(self) -> ScenarioMemory:
+        """State shared by all instances of this scenario on one server (see `bind`)."""
+        if self._memory is None:
+            self._memory = ScenarioMemory()
+        return self._memory
+
+    def bind(self, memory: ScenarioMemory) -> Scenario:
+        self._memory = memory
+        return self
 
     def before_request(self, request: Request, batch_id: str | None) -> Reply | None:
         """Called for every HTTP request (batch_id set for batch-scoped routes).
@@ -65,6 +195,16 @@ class Scenario:
         Return a Reply (e.g. `error_reply(request.provider, 429, ...)`) to answer instead of the
         normal handler; sleep here to emulate a slow API. Return None to continue normally.
         """
+        return None
+
+    def on_create(self, context: CreateContext) -> Reply | None:
+        """Called once when a batch is created, after its requests were read and before it exists
+        (and before `polls_to_complete`). Return a Reply to reject the create call."""
+        return None
+
+    def item_fault(self, context: CreateContext, request: BatchRequest) -> ItemFault | None:
+        """Called at creation for each request of a batch that will run; a fault makes a request
+        that would otherwise succeed fail with that error."""
         return None
 
     def polls_to_complete(self, default: int) -> int:
@@ -86,10 +226,208 @@ class Scenario:
             yield data[start : start + chunk_size]
 
 
+# ---------------------------------------------------------------- built-in scenarios
+
+ENQUEUED_LIMIT_MESSAGE = (
+    "Enqueued token limit reached for {model} in organization org-emulator. "
+    "Limit: 90,000 enqueued tokens. Please try again once some in_progress batches have been completed."
+)
+"""The `fail` / `fail-once` error message (OpenAI's real wording); `{model}` is the batch's model."""
+
+THROTTLED_CALLS = 3
+"""`throttle`: calls of each kind (per provider) answered with 429 after the scenario is selected."""
+
+STALLED_POLLS = 6
+"""`slow`: retrieves a batch stays in progress before advancing normally."""
+
+_OPENAI_CALLS = (
+    ("POST", re.compile(r"/v1/files"), "upload"),
+    ("POST", re.compile(r"/v1/batches"), "create"),
+    ("GET", re.compile(r"/v1/batches/[^/]+"), "retrieve"),
+    ("GET", re.compile(r"/v1/files/[^/]+/content"), "download"),
+)
+_ANTHROPIC_CALLS = (
+    ("POST", re.compile(r"/v1/messages/batches"), "create"),
+    ("GET", re.compile(r"/v1/messages/batches/[^/]+"), "retrieve"),
+    ("GET", re.compile(r"/v1/messages/batches/[^/]+/results"), "download"),
+)
+
+
+def call_kind(request: Request) -> str | None:
+    """The kind of call `throttle` counts: upload, create, retrieve, download; None for others."""
+    calls = _ANTHROPIC_CALLS if request.provider == "anthropic" else _OPENAI_CALLS
+    for method, pattern, kind in calls:
+        if request.method == method and pattern.fullmatch(request.path):
+            return kind
+    return None
+
+
+def rate_limit_reply(provider: Provider) -> Reply:
+    """The provider's 429 answer, asking SDKs to retry after 10 ms."""
+    headers = {"retry-after-ms": "10", "retry-after": "0"}
+    if provider == "anthropic":
+        return anthropic_error(
+            429,
+            "Number of requests has exceeded your per-minute rate limit (emulated). "
+            "Please reduce the rate of requests or try again later.",
+            type_="rate_limit_error",
+            headers=headers,
+        )
+    return openai_error(
+        429,
+        "Rate limit reached for requests in organization org-emulator on requests per min (RPM): "
+        "Limit 60, Used 60, Requested 1. Please try again in 10ms. "
+        "Visit https://platform.openai.com/account/rate-limits to learn more.",
+        type_="requests",
+        code="rate_limit_exceeded",
+        headers=headers,
+    )
+
+
+class ItemErrors(Scenario):
+    """`item-errors`: position 3 (mod 10) fails for good, position 7 (mod 10) fails once."""
+
+    name = "item-errors"
+
+    def item_fault(self, context: CreateContext, request: BatchRequest) -> ItemFault | None:
+        position = request.index % 10
+        fate = "permanent" if position == 3 else "retryable" if position == 7 else "ok"
+        fate, first = self.memory.remember_first("request:" + request.key, fate)
+        if fate == "permanent":
+            return ItemFault(
+                400,
+                "invalid_request_error",
+                "Invalid request (emulated by the item-errors scenario; this request always fails).",
+            )
+        if fate != "retryable" or not first:
+            return None
+        if context.provider == "openai":
+            return ItemFault(
+                500,
+                "server_error",
+                "The server had an error while processing your request. Sorry about that! (emulated)",
+            )
+        if request.index % 20 == 17:
+            return ItemFault(529, "overloaded_error", "Overloaded (emulated)")
+        return ItemFault(500, "api_error", "Internal server error (emulated)")
+
+
+class Expire(Scenario):
+    """`expire`: a batch of unseen requests expires on its 2nd retrieve, half done."""
+
+    name = "expire"
+
+    def __init__(self) -> None:
+        self.expires = False
+
+    def on_create(self, context: CreateContext) -> Reply | None:
+        self.expires = self.memory.first_sight("request:" + r.key for r in context.requests)
+        return None
+
+    def polls_to_complete(self, default: int) -> int:
+        return 2 if self.expires else default
+
+    def on_poll(self, context: PollContext) -> PollAction:
+        return PollAction.EXPIRE if self.expires and context.poll >= 2 else PollAction.ADVANCE
+
+
+class Fail(Scenario):
+    """`fail`: every batch hits the enqueued-token limit (Anthropic: the create call is rejected)."""
+
+    name = "fail"
+
+    def __init__(self) -> None:
+        self.fails = False
+        self.model = "the model"
+
+    def fails_now(self, context: CreateContext) -> bool:
+        return True
+
+    def on_create(self, context: CreateContext) -> Reply | None:
+        self.model = context.model or self.model
+        self.fails = self.fails_now(context)
+        if self.fails and context.provider == "anthropic":
+            return anthropic_error(400, ENQUEUED_LIMIT_MESSAGE.format(model=self.model))
+        return None
+
+    def on_poll(self, context: PollContext) -> PollAction:
+        if self.fails and context.status == "validating":
+            return PollAction.FAIL
+        return PollAction.ADVANCE
+
+    def validation_errors(self) -> list[ValidationIssue]:
+        return [
+            ValidationIssue(
+                code="token_limit_exceeded", message=ENQUEUED_LIMIT_MESSAGE.format(model=self.model)
+            )
+        ]
+
+
+class FailOnce(Fail):
+    """`fail-once`: like `fail` for a batch of unseen requests; resubmissions run normally."""
+
+    name = "fail-once"
+
+    def fails_now(self, context: CreateContext) -> bool:
+        return self.memory.first_sight("request:" + r.key for r in context.requests)
+
+
+class Throttle(Scenario):
+    """`throttle`: the first 3 uploads, creates, retrieves and downloads per provider get 429."""
+
+    name = "throttle"
+
+    def before_request(self, request: Request, batch_id: str | None) -> Reply | None:
+        kind = call_kind(request)
+        if kind is not None and self.memory.count(f"{request.provider}:{kind}") <= THROTTLED_CALLS:
+            return rate_limit_reply(request.provider)
+        return None
+
+
+class FlakyDownload(Scenario):
+    """`flaky-download`: the first download of each content breaks after half its bytes."""
+
+    name = "flaky-download"
+
+    def download_chunks(self, data: memoryview, chunk_size: int) -> Iterator[memoryview]:
+        if self.memory.first_sight(["download:" + hashlib.sha256(data).hexdigest()]):
+            data = data[: len(data) // 2]
+        yield from super().download_chunks(data, chunk_size)
+
+
+class Slow(Scenario):
+    """`slow`: in progress for 6 retrieves, then normal."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.stalled = 0
+
+    def on_poll(self, context: PollContext) -> PollAction:
+        if self.stalled < STALLED_POLLS:
+            self.stalled += 1
+            return PollAction.STALL
+        return PollAction.ADVANCE
+
+
+# ---------------------------------------------------------------- registry
+
 ScenarioFactory = Callable[[], Scenario]
 
-_registry: dict[str, ScenarioFactory] = {"default": Scenario}
+_registry: dict[str, ScenarioFactory] = {
+    "default": Scenario,
+    "ok": Scenario,
+    ItemErrors.name: ItemErrors,
+    Expire.name: Expire,
+    Fail.name: Fail,
+    FailOnce.name: FailOnce,
+    Throttle.name: Throttle,
+    FlakyDownload.name: FlakyDownload,
+    Slow.name: Slow,
+}
 _registry_lock = threading.Lock()
+
+BUILTIN_SCENARIOS = ("ok", "item-errors", "expire", "fail", "fail-once", "throttle", "flaky-download", "slow")
 
 
 def register_scenario(name: str, factory: ScenarioFactory) -> None:
@@ -103,8 +441,19 @@ def scenario_names() -> list[str]:
         return sorted(_registry)
 
 
-def make_scenario(name: str) -> Scenario:
-    """A fresh instance of the named scenario; KeyError when unknown."""
+def check_scenario_name(name: str) -> None:
+    """ValueError naming the registered scenarios when `name` is not one of them."""
+    with _registry_lock:
+        known = name in _registry
+    if not known:
+        raise ValueError(f"Unknown emulator scenario {name!r}; registered: {', '.join(scenario_names())}.")
+
+
+def make_scenario(name: str, memory: ScenarioMemory | None = None) -> Scenario:
+    """A fresh instance of the named scenario (bound to `memory` when given); KeyError when unknown."""
     with _registry_lock:
         factory = _registry[name]
-    return factory()
+    scenario = factory()
+    if memory is not None:
+        scenario.bind(memory)
+    return scenario

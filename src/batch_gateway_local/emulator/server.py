@@ -23,7 +23,7 @@ from .protocol import (
     openai_error,
     request_id,
 )
-from .scenarios import Scenario, make_scenario
+from .scenarios import Scenario, check_scenario_name
 from .state import Config, Limits, Store
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid 40 ms ACK stalls
     server: _HTTPServer
     server_version = "BatchGatewayEmulator/1.0"
 
@@ -179,7 +180,7 @@ class EmulatorServer:
     ) -> None:
         if polls_to_complete < 1:
             raise ValueError("polls_to_complete must be >= 1")
-        make_scenario(scenario)  # fail fast on unknown names
+        check_scenario_name(scenario)  # fail fast on unknown names
         self.config = Config(
             polls_to_complete=polls_to_complete,
             limits=limits or Limits(),
@@ -188,7 +189,7 @@ class EmulatorServer:
             clock=clock,
         )
         self.store = Store(self.config)
-        self._scenario: Scenario = make_scenario(scenario)
+        self._scenario: Scenario = self.store.new_scenario(scenario)
         self._openai = OpenAIApi(self.store)
         self._anthropic = AnthropicApi(self.store)
         self._requested_port = port
@@ -204,7 +205,9 @@ class EmulatorServer:
         httpd.emulator = self
         self._httpd = httpd
         self.store.base_url = self.base_url
-        self._thread = threading.Thread(target=httpd.serve_forever, name="batch-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="batch-emulator", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -258,6 +261,23 @@ class EmulatorServer:
     def anthropic_base_url(self) -> str:
         """Pass to `anthropic.Anthropic(base_url=...)`."""
         return self.base_url
+
+    @property
+    def scenario(self) -> str:
+        """The server's scenario: used for uploads and creates, and by batches created without a
+        per-batch choice. Settable at runtime (thread-safe); setting it, even to the current name,
+        starts that scenario afresh (its memory of seen requests and its counters are cleared).
+        Batches already created keep their scenario."""
+        with self.store.lock:
+            return self.config.scenario
+
+    @scenario.setter
+    def scenario(self, name: str) -> None:
+        check_scenario_name(name)
+        with self.store.lock:
+            self.store.reset_scenario_memory(name)
+            self.config.scenario = name
+            self._scenario = self.store.new_scenario(name)
 
     @property
     def batches_created(self) -> dict[str, int]:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .scenarios import Scenario
+from .scenarios import Scenario, ScenarioMemory, make_scenario
 
 MB = 1024 * 1024
 
@@ -71,6 +71,8 @@ class OpenAIItem:
     body: dict[str, Any]
     status_code: int = 200
     """The emulated HTTP status of this request (decided at validation)."""
+    error_body: dict[str, Any] | None = None
+    """The response body of a non-200 request when a scenario injected the failure."""
 
 
 @dataclass
@@ -108,6 +110,8 @@ class OpenAIBatch:
 class AnthropicItem:
     custom_id: str
     params: dict[str, Any]
+    error: dict[str, Any] | None = None
+    """The `error` of an errored result when a scenario injected the failure."""
 
 
 @dataclass
@@ -143,6 +147,18 @@ class Store:
         self.batches_created: dict[str, int] = {"openai": 0, "anthropic": 0}
         self.files_uploaded = 0
         self.base_url = ""
+        self.scenario_memories: dict[str, ScenarioMemory] = {}
+
+    def new_scenario(self, name: str) -> Scenario:
+        """An instance of the named scenario bound to this server's memory for it; KeyError when unknown."""
+        with self.lock:
+            memory = self.scenario_memories.setdefault(name, ScenarioMemory())
+        return make_scenario(name, memory)
+
+    def reset_scenario_memory(self, name: str) -> None:
+        """Forget what the named scenario remembered (batches already created keep the old memory)."""
+        with self.lock:
+            self.scenario_memories[name] = ScenarioMemory()
 
     def now(self) -> float:
         return self.config.clock()

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from batch_gateway.models import BatchItem, JobSpec
 from batch_gateway.providers import custom_ids
@@ -20,10 +20,10 @@ from batch_gateway.providers.base import (
     ProviderError,
     ProviderResult,
     SubmittedBatch,
+    readable_sdk_errors,
 )
 from batch_gateway.providers.parsing import (
     anthropic_progress,
-    api_error_message,
     decode_result_line,
     parse_anthropic_line,
 )
@@ -102,6 +102,11 @@ class AnthropicBatchProvider:
         progress = self._progress(batch)
         return SubmittedBatch(provider_batch_id=batch.id, status=progress.status, raw=progress.raw)
 
+    def find_batch(self, metadata: dict[str, str], created_after: float) -> SubmittedBatch | None:
+        # Message Batches carry no metadata, so an interrupted create cannot be told apart from
+        # someone else's batch; the window is the few milliseconds between create and our record.
+        return None
+
     def poll(self, provider_batch_id: str) -> BatchProgress:
         with self._errors(f"the status request for batch {provider_batch_id}"):
             batch = self.client.messages.batches.retrieve(provider_batch_id)
@@ -145,25 +150,13 @@ class AnthropicBatchProvider:
     def _progress(self, batch: MessageBatch) -> BatchProgress:
         return anthropic_progress(batch.to_dict(mode="json"))
 
-    @contextmanager
-    def _errors(self, subject: str) -> Iterator[None]:
+    def _errors(self, subject: str) -> AbstractContextManager[None]:
         import anthropic
 
-        try:
-            yield
-        except anthropic.APIStatusError as exc:
-            _raise_readable(
-                f"Anthropic rejected {subject}: "
-                f"{api_error_message(exc.body, 'no error message given')} (HTTP {exc.status_code})",
-                exc,
-            )
-        except anthropic.APIConnectionError as exc:
-            cause = f" ({exc.__cause__})" if exc.__cause__ is not None and str(exc.__cause__) else ""
-            _raise_readable(f"Could not reach Anthropic for {subject}: {exc.message}{cause}", exc)
-        except anthropic.AnthropicError as exc:
-            # For example "No `results_url` for the given batch; Has it finished processing? in_progress"
-            _raise_readable(f"Anthropic client error for {subject}: {exc}", exc)
-
-
-def _raise_readable(message: str, exc: BaseException) -> NoReturn:
-    raise ProviderError(message) from exc
+        return readable_sdk_errors(
+            "Anthropic",
+            subject,
+            anthropic.APIStatusError,
+            anthropic.APIConnectionError,
+            anthropic.AnthropicError,
+        )

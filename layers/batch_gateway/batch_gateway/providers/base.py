@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -44,11 +45,51 @@ class ProviderResult(BaseModel):
     outcome: Outcome
     response: LLMResponse | None = None
     error: str | None = None
+    # True when the same request may well succeed if sent again (expired, 429, 5xx, overloaded).
+    retryable: bool = False
     raw: Any = None
 
 
 class ProviderError(Exception):
     """A provider call failed in a way the user must hear about; ``str()`` is readable."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """Rate limited (429), a server error (5xx) or unreachable, after the SDK's own retries.
+
+    The state machine retries a task that raises this, with a longer backoff than the SDK's.
+    """
+
+
+def is_transient_status(status_code: int) -> bool:
+    return status_code == 429 or status_code >= 500
+
+
+@contextmanager
+def readable_sdk_errors(
+    provider: str,
+    subject: str,
+    status_error: type[Exception],
+    connection_error: type[Exception],
+    base_error: type[Exception],
+) -> Iterator[None]:
+    """Turn an SDK exception into a ProviderError whose message a user can act on (never a repr)."""
+    from batch_gateway.providers.parsing import api_error_message
+
+    try:
+        yield
+    except status_error as exc:
+        status_code = int(getattr(exc, "status_code", 0))
+        error_class = ProviderUnavailableError if is_transient_status(status_code) else ProviderError
+        message = api_error_message(getattr(exc, "body", None), "no error message given")
+        raise error_class(f"{provider} rejected {subject}: {message} (HTTP {status_code})") from exc
+    except connection_error as exc:
+        cause = f" ({exc.__cause__})" if exc.__cause__ is not None and str(exc.__cause__) else ""
+        detail = getattr(exc, "message", str(exc))
+        raise ProviderUnavailableError(f"Could not reach {provider} for {subject}: {detail}{cause}") from exc
+    except base_error as exc:
+        # For example "No `results_url` for the given batch; Has it finished processing? in_progress"
+        raise ProviderError(f"{provider} client error for {subject}: {exc}") from exc
 
 
 class BatchProvider(Protocol):
@@ -65,6 +106,14 @@ class BatchProvider(Protocol):
 
     def submit(self, requests_file: Path, spec: JobSpec, metadata: dict[str, str]) -> SubmittedBatch:
         """Create one provider batch from a file of ``build_request`` lines (JSONL)."""
+        ...
+
+    def find_batch(self, metadata: dict[str, str], created_after: float) -> SubmittedBatch | None:
+        """A batch created since ``created_after`` carrying exactly ``metadata``, if the provider can tell.
+
+        Used when a submission was interrupted after the provider created the batch but before we
+        recorded its id; a provider without batch metadata returns None.
+        """
         ...
 
     def poll(self, provider_batch_id: str) -> BatchProgress: ...

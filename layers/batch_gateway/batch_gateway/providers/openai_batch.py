@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from batch_gateway.models import BatchItem, JobSpec
 from batch_gateway.providers import custom_ids
@@ -19,9 +19,9 @@ from batch_gateway.providers.base import (
     ProviderError,
     ProviderResult,
     SubmittedBatch,
+    readable_sdk_errors,
 )
 from batch_gateway.providers.parsing import (
-    api_error_message,
     decode_result_line,
     openai_progress,
     parse_openai_line,
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from openai import OpenAI
     from openai.types import Batch
 
+# Our clock and OpenAI's may differ a little; look this much further back for an interrupted create.
+CLOCK_SKEW_SECONDS = 300
 METADATA_MAX_KEYS = 16
 METADATA_MAX_KEY_CHARS = 64
 METADATA_MAX_VALUE_CHARS = 512
@@ -109,6 +111,20 @@ class OpenAIBatchProvider:
         progress = self._progress(batch)
         return SubmittedBatch(provider_batch_id=batch.id, status=progress.status, raw=progress.raw)
 
+    def find_batch(self, metadata: dict[str, str], created_after: float) -> SubmittedBatch | None:
+        wanted = trim_metadata(metadata)
+        with self._errors("the batch list"):
+            # The list is newest first: stop at the first batch older than the submission attempt.
+            for batch in self.client.batches.list(limit=100):
+                if batch.created_at < created_after - CLOCK_SKEW_SECONDS:
+                    return None
+                if dict(batch.metadata or {}) == wanted:
+                    progress = self._progress(batch)
+                    return SubmittedBatch(
+                        provider_batch_id=batch.id, status=progress.status, raw=progress.raw
+                    )
+        return None
+
     def poll(self, provider_batch_id: str) -> BatchProgress:
         with self._errors(f"the status request for batch {provider_batch_id}"):
             batch = self.client.batches.retrieve(provider_batch_id)
@@ -169,24 +185,9 @@ class OpenAIBatchProvider:
         with suppress(openai.OpenAIError):
             self.client.files.delete(file_id)
 
-    @contextmanager
-    def _errors(self, subject: str) -> Iterator[None]:
+    def _errors(self, subject: str) -> AbstractContextManager[None]:
         import openai
 
-        try:
-            yield
-        except openai.APIStatusError as exc:
-            _raise_readable(
-                f"OpenAI rejected {subject}: "
-                f"{api_error_message(exc.body, 'no error message given')} (HTTP {exc.status_code})",
-                exc,
-            )
-        except openai.APIConnectionError as exc:
-            cause = f" ({exc.__cause__})" if exc.__cause__ is not None and str(exc.__cause__) else ""
-            _raise_readable(f"Could not reach OpenAI for {subject}: {exc.message}{cause}", exc)
-        except openai.OpenAIError as exc:
-            _raise_readable(f"OpenAI client error for {subject}: {exc}", exc)
-
-
-def _raise_readable(message: str, exc: BaseException) -> NoReturn:
-    raise ProviderError(message) from exc
+        return readable_sdk_errors(
+            "OpenAI", subject, openai.APIStatusError, openai.APIConnectionError, openai.OpenAIError
+        )

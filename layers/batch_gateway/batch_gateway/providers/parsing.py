@@ -12,7 +12,13 @@ import re
 from typing import Any
 
 from batch_gateway.models import BatchStatus, FinishReason, LLMResponse, ToolCall
-from batch_gateway.providers.base import BatchProgress, Outcome, ProviderError, ProviderResult
+from batch_gateway.providers.base import (
+    BatchProgress,
+    Outcome,
+    ProviderError,
+    ProviderResult,
+    is_transient_status,
+)
 
 # --------------------------------------------------------------------------------------------- helpers
 
@@ -211,10 +217,12 @@ def parse_openai_line(line: dict[str, Any]) -> ProviderResult:
     if isinstance(error, dict) and error:
         code = _str(error.get("code")) or ""
         message = _str(error.get("message")) or "no message given"
+        outcome = _OPENAI_LINE_ERROR_OUTCOME.get(code, "errored")
         return ProviderResult(
             provider_custom_id=custom_id,
-            outcome=_OPENAI_LINE_ERROR_OUTCOME.get(code, "errored"),
+            outcome=outcome,
             error=f"{code}: {message}" if code else message,
+            retryable=outcome == "expired",
             raw=line,
         )
     if not isinstance(response, dict):
@@ -228,7 +236,13 @@ def parse_openai_line(line: dict[str, Any]) -> ProviderResult:
     body = response.get("body")
     if not 200 <= status_code < 300:
         error_text = _openai_http_error(status_code, body)
-        return ProviderResult(provider_custom_id=custom_id, outcome="errored", error=error_text, raw=line)
+        return ProviderResult(
+            provider_custom_id=custom_id,
+            outcome="errored",
+            error=error_text,
+            retryable=is_transient_status(status_code),
+            raw=line,
+        )
     try:
         llm_response = parse_chat_completion(_dict(body))
     except ValueError as exc:
@@ -370,6 +384,10 @@ def _anthropic_error_text(error: Any) -> str:
     return f"{kind}: {message}"
 
 
+# Error types worth sending again in a follow-up batch; invalid_request_error and friends are permanent.
+ANTHROPIC_TRANSIENT_ERRORS = frozenset({"api_error", "overloaded_error", "rate_limit_error", "timeout_error"})
+
+
 def parse_anthropic_line(line: dict[str, Any]) -> ProviderResult:
     """One line of a Message Batch results file (``{custom_id, result: {type, ...}}``)."""
     custom_id = str(line.get("custom_id", ""))
@@ -383,10 +401,13 @@ def parse_anthropic_line(line: dict[str, Any]) -> ProviderResult:
             raw=line,
         )
     if kind == "errored":
+        error = _dict(result.get("error"))
+        error_type = _dict(error.get("error")).get("type", error.get("type"))
         return ProviderResult(
             provider_custom_id=custom_id,
             outcome="errored",
             error=_anthropic_error_text(result.get("error")),
+            retryable=error_type in ANTHROPIC_TRANSIENT_ERRORS,
             raw=line,
         )
     if kind == "canceled":
@@ -401,6 +422,7 @@ def parse_anthropic_line(line: dict[str, Any]) -> ProviderResult:
             provider_custom_id=custom_id,
             outcome="expired",
             error="expired: the batch reached its 24-hour limit before this request was processed",
+            retryable=True,
             raw=line,
         )
     return ProviderResult(

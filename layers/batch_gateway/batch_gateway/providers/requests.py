@@ -10,6 +10,9 @@ give byte-identical lines; :func:`encode_request_line` writes them as compact JS
 any parameter the gateway only defaults (temperature, the token limit, Anthropic ``system``...). It may
 not touch what the gateway owns: see :data:`GATEWAY_OWNED_KEYS`. An ``extra`` value of ``None`` removes
 that key from the request (for example ``{"temperature": null}`` for a model that rejects it).
+
+``extra.model`` (a non-empty string) replaces the job's model for that item: intake groups items by
+:func:`request_model` into separate provider batches, as OpenAI takes one model per batch file.
 """
 
 from __future__ import annotations
@@ -28,20 +31,31 @@ OPENAI_ENDPOINT: Final = "/v1/chat/completions"
 OPENAI_LIMITS = ProviderLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024)
 ANTHROPIC_LIMITS = ProviderLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024)
 
-# Keys of the request body that only the gateway sets: the conversation, the model (one per job, and
-# OpenAI requires one model per batch file), streaming (batches cannot stream) and the id mapping.
-GATEWAY_OWNED_KEYS: frozenset[str] = frozenset({"messages", "model", "stream", "custom_id"})
+# Keys of the request body that only the gateway sets: the conversation, streaming (batches cannot
+# stream) and the id mapping. ``model`` is not among them: see request_model.
+GATEWAY_OWNED_KEYS: frozenset[str] = frozenset({"messages", "stream", "custom_id"})
 
 
 def check_extra(extra: dict[str, Any]) -> None:
-    """Raise ValueError (readable, names the key) when ``extra`` tries to set a gateway-owned key."""
+    """Raise ValueError (readable, names the key) when ``extra`` sets a gateway-owned key or a bad model."""
     owned = sorted(GATEWAY_OWNED_KEYS.intersection(extra))
     if owned:
         names = ", ".join(f"'{key}'" for key in owned)
         raise ValueError(
-            f"extra may not set {names}: the gateway sets messages, model, stream and custom_id itself "
-            "(the model comes from the job, the message from user_message)"
+            f"extra may not set {names}: the gateway sets messages, stream and custom_id itself "
+            "(the message comes from user_message); remove it from extra"
         )
+    if "model" in extra and not (isinstance(extra["model"], str) and extra["model"].strip()):
+        raise ValueError(
+            f"extra.model must be a model name (got {json.dumps(extra['model'])}): "
+            "set a non-empty string, or leave it out to use the job's model"
+        )
+
+
+def request_model(item: BatchItem, spec: JobSpec) -> str:
+    """The model an item runs on: its ``extra.model`` when set, else the job's (call check_extra first)."""
+    model = item.extra.get("model")
+    return model if isinstance(model, str) and model.strip() else spec.model
 
 
 def _temperature_is_default(item: BatchItem) -> bool:
@@ -65,7 +79,7 @@ def build_openai_request(provider_custom_id: str, item: BatchItem, spec: JobSpec
     if spec.system_prompt:
         messages.append({"role": "system", "content": spec.system_prompt})
     messages.append({"role": "user", "content": item.user_message})
-    body: dict[str, Any] = {"model": spec.model, "messages": messages}
+    body: dict[str, Any] = {"model": request_model(item, spec), "messages": messages}
     # Reasoning models accept only their default temperature; a user who asks for reasoning and did
     # not choose a temperature gets the model's default instead of a per-line 400.
     if not ("reasoning_effort" in item.extra and _temperature_is_default(item)):
@@ -89,7 +103,7 @@ def build_anthropic_request(provider_custom_id: str, item: BatchItem, spec: JobS
     """One ``{custom_id, params}`` request of an Anthropic Message Batch."""
     check_extra(item.extra)
     params: dict[str, Any] = {
-        "model": spec.model,
+        "model": request_model(item, spec),
         "max_tokens": item.max_tokens,
         "messages": [{"role": "user", "content": item.user_message}],
     }
