@@ -98,13 +98,15 @@ def _print_summary(job: JobSummary, files: dict[str, Path], seconds: float, out:
     c = job.counts
     out.write(f"job       {job.job_id}\n")
     out.write(f"status    {job.status.value}{f' ({job.reason})' if job.reason else ''}\n")
+    out.write(f"provider  {job.provider} / {job.model}, {job.chunk_count} chunk(s), {seconds:.1f} s\n")
     out.write(
-        f"provider  {job.provider} / {job.model}, {job.chunk_count} provider batch(es), {seconds:.1f} s\n"
-    )
-    out.write(
-        f"items     {job.request_count}: {c.succeeded} succeeded, {c.errored} errored, "
+        f"items     {c.total or job.request_count}: {c.succeeded} succeeded, {c.errored} errored, "
         f"{c.expired} expired, {c.cancelled} cancelled, {c.invalid} invalid (skipped)\n"
     )
+    for round_ in job.retry_rounds:
+        out.write(
+            f"retries   round {round_['round']}: {round_['retried']} sent again, {round_['recovered']} recovered\n"
+        )
     if job.usage:
         out.write(
             f"tokens    {job.usage.get('prompt_tokens', 0)} in, {job.usage.get('completion_tokens', 0)} out\n"

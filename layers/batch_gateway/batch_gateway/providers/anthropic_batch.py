@@ -7,18 +7,17 @@ The ``anthropic`` SDK (about 2 s to import) is imported only when a call actuall
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from batch_gateway.models import BatchItem, JobSpec
-from batch_gateway.providers import custom_ids
+from batch_gateway.models import JobSpec
 from batch_gateway.providers.base import (
     BatchProgress,
     ProviderError,
     ProviderResult,
+    SdkBatchProvider,
     SubmittedBatch,
     readable_sdk_errors,
 )
@@ -27,7 +26,6 @@ from batch_gateway.providers.parsing import (
     decode_result_line,
     parse_anthropic_line,
 )
-from batch_gateway.providers.requests import ANTHROPIC_LIMITS, build_anthropic_request
 from batch_gateway.providers.streaming import resumable_lines
 
 if TYPE_CHECKING:
@@ -52,45 +50,17 @@ def read_requests(requests_file: Path) -> list[dict[str, Any]]:
     return requests
 
 
-class AnthropicBatchProvider:
+class AnthropicBatchProvider(SdkBatchProvider["Anthropic"]):
     name = "anthropic"
-    limits = ANTHROPIC_LIMITS
+    label = "Anthropic"
 
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str | None = None,
-        max_retries: int = 5,
-        *,
-        client: Anthropic | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._api_key = api_key
-        self._base_url = base_url
-        self._max_retries = max_retries
-        self._client = client
-        self._sleep = sleep
+    def _new_client(self) -> Anthropic:
+        import anthropic
 
-    @property
-    def client(self) -> Anthropic:
-        if self._client is None:
-            if not self._api_key:
-                raise ProviderError("no Anthropic API key configured: the SDK cannot authenticate")
-            import anthropic
-
-            # The SDK retries connection errors, 408/409/429 and 5xx (and overloaded) with backoff.
-            self._client = anthropic.Anthropic(
-                api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
-            )
-        return self._client
-
-    # ------------------------------------------------------------------------------------ pure parts
-
-    def provider_custom_id(self, custom_id: str, line: int) -> str:
-        return custom_ids.provider_custom_id(custom_id, line)
-
-    def build_request(self, provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
-        return build_anthropic_request(provider_custom_id, item, spec)
+        # The SDK retries connection errors, 408/409/429 and 5xx (and overloaded) with backoff.
+        return anthropic.Anthropic(
+            api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
+        )
 
     # ---------------------------------------------------------------------------------- API calls
 

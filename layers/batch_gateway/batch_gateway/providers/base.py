@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
 from batch_gateway.models import BatchItem, BatchStatus, JobSpec, LLMResponse
 
 Outcome = Literal["succeeded", "errored", "expired", "cancelled"]
+ClientT = TypeVar("ClientT")
 
 
 class ProviderLimits(BaseModel):
@@ -90,6 +92,53 @@ def readable_sdk_errors(
     except base_error as exc:
         # For example "No `results_url` for the given batch; Has it finished processing? in_progress"
         raise ProviderError(f"{provider} client error for {subject}: {exc}") from exc
+
+
+class SdkBatchProvider(Generic[ClientT]):
+    """What both SDK-backed providers share: a lazily created client and the SDK-free request parts.
+
+    The SDK is imported only when the client is first used, so building request lines or reading
+    ``limits`` costs no SDK import.
+    """
+
+    name: str
+    label: str  # as users know the provider: "OpenAI", "Anthropic"
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str | None = None,
+        max_retries: int = 5,
+        *,
+        client: ClientT | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self._max_retries = max_retries
+        self._client = client
+        self._sleep = sleep
+        from batch_gateway.providers.requests import request_builder_for  # requests imports this module
+
+        self._requests = request_builder_for(self.name)
+        self.limits = self._requests.limits
+
+    def _new_client(self) -> ClientT:
+        raise NotImplementedError
+
+    @property
+    def client(self) -> ClientT:
+        if self._client is None:
+            if not self._api_key:
+                raise ProviderError(f"no {self.label} API key configured: the SDK cannot authenticate")
+            self._client = self._new_client()
+        return self._client
+
+    def provider_custom_id(self, custom_id: str, line: int) -> str:
+        return self._requests.provider_custom_id(custom_id, line)
+
+    def build_request(self, provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
+        return self._requests.build_request(provider_custom_id, item, spec)
 
 
 class BatchProvider(Protocol):

@@ -6,18 +6,17 @@ first use), so building request lines or reading ``limits`` costs no SDK import.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from batch_gateway.models import BatchItem, JobSpec
-from batch_gateway.providers import custom_ids
+from batch_gateway.models import JobSpec
 from batch_gateway.providers.base import (
     BatchProgress,
     ProviderError,
     ProviderResult,
+    SdkBatchProvider,
     SubmittedBatch,
     readable_sdk_errors,
 )
@@ -26,7 +25,7 @@ from batch_gateway.providers.parsing import (
     openai_progress,
     parse_openai_line,
 )
-from batch_gateway.providers.requests import OPENAI_ENDPOINT, OPENAI_LIMITS, build_openai_request
+from batch_gateway.providers.requests import OPENAI_ENDPOINT
 from batch_gateway.providers.streaming import resumable_lines
 
 if TYPE_CHECKING:
@@ -52,45 +51,15 @@ def trim_metadata(metadata: dict[str, str]) -> dict[str, str]:
     return trimmed
 
 
-class OpenAIBatchProvider:
+class OpenAIBatchProvider(SdkBatchProvider["OpenAI"]):
     name = "openai"
-    limits = OPENAI_LIMITS
+    label = "OpenAI"
 
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str | None = None,
-        max_retries: int = 5,
-        *,
-        client: OpenAI | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._api_key = api_key
-        self._base_url = base_url
-        self._max_retries = max_retries
-        self._client = client
-        self._sleep = sleep
+    def _new_client(self) -> OpenAI:
+        import openai
 
-    @property
-    def client(self) -> OpenAI:
-        if self._client is None:
-            if not self._api_key:
-                raise ProviderError("no OpenAI API key configured: the SDK cannot authenticate")
-            import openai
-
-            # The SDK retries connection errors, 408/409/429 and 5xx with exponential backoff.
-            self._client = openai.OpenAI(
-                api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
-            )
-        return self._client
-
-    # ------------------------------------------------------------------------------------ pure parts
-
-    def provider_custom_id(self, custom_id: str, line: int) -> str:
-        return custom_ids.provider_custom_id(custom_id, line)
-
-    def build_request(self, provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
-        return build_openai_request(provider_custom_id, item, spec)
+        # The SDK retries connection errors, 408/409/429 and 5xx with exponential backoff.
+        return openai.OpenAI(api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries)
 
     # ---------------------------------------------------------------------------------- API calls
 
