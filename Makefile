@@ -12,7 +12,7 @@ SAM_CLI_VERSION := 1.170.0
 DEMO_PROVIDER ?= openai
 DEMO_MODEL ?= gpt-4o-mini
 
-.PHONY: venv demo test lint types template unit integration e2e bench clean
+.PHONY: venv demo test lint types template unit integration e2e bench build clean
 
 $(STAMP): pyproject.toml layers/batch_gateway/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ test: lint types template
 
 bench: $(STAMP)
 	$(BIN)/python bench/memory_flat.py
+
+# sam build needs the Lambda runtime's Python (3.12) on PATH; with pyenv, pick its 3.12 for this call.
+build: $(SAM_STAMP)
+	PYENV_VERSION=$$(command -v pyenv >/dev/null && pyenv versions --bare | grep '^3\.12' | tail -1 || true) \
+		SAM_CLI_TELEMETRY=0 $(SAM) build
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .mypy_cache .ruff_cache .pytest_cache demo-output .aws-sam

@@ -62,6 +62,8 @@ def test_a_multi_chunk_file_ends_with_one_result_per_line_in_input_order(
     assert summary["status"] == "completed"
     assert summary["counts"] == {"succeeded": 100, "errored": 0, "expired": 0, "cancelled": 0, "invalid": 0}
     assert summary["usage"]["total_tokens"] == sum(r["response"]["usage"]["total_tokens"] for r in results)
+    assert summary["cost"]["usd"] is None  # "small-model" has no price: unknown, never zero
+    assert summary["cost"]["unpriced_models"] == ["small-model"]
     job_row = json.loads(files["job.json"].read_text())
     assert job_row["status"] == "completed"
     assert job_row["counts"] == summary["counts"]

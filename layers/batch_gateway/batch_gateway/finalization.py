@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from batch_gateway import storage
+from batch_gateway.cost import job_cost
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchStatus, JobSummary, ResultCounts, add_usage
 from batch_gateway.settings import Settings
@@ -85,6 +86,7 @@ def finalize_job(job_id: str, bucket: str, settings: Settings) -> JobSummary:
     job.status = job_status([BatchStatus(c.get("final_status") or c["status"]) for c in chunks])
     job.counts, job.usage, job.chunk_count = counts, usage, len(chunks)
     job.retry_rounds = retry_round_report(chunks)
+    job.cost = job_cost(job.provider, usage_by_model(job, chunks))
     job.results_uri = storage.s3_uri(bucket, storage.results_key(job_id))
     job.finished_at = time.time()
     job.reason = _reason(job, chunks)
@@ -92,6 +94,14 @@ def finalize_job(job_id: str, bucket: str, settings: Settings) -> JobSummary:
     storage.put_json(bucket, storage.summary_key(job_id), job.model_dump(mode="json", exclude={"raw"}))
     logger.info("job finalized", extra={"status": job.status.value, "counts": counts.model_dump()})
     return job
+
+
+def usage_by_model(job: JobSummary, chunks: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Token usage per model (items may choose their model, so chunks may differ)."""
+    by_model: dict[str, dict[str, int]] = {}
+    for chunk in chunks:
+        add_usage(by_model.setdefault(chunk.get("model") or job.model, {}), chunk.get("usage") or {})
+    return by_model
 
 
 def retry_round_report(chunks: list[dict[str, Any]]) -> list[dict[str, int]]:

@@ -145,6 +145,14 @@ def add_usage(total: dict[str, int], usage: dict[str, int]) -> None:
         total[key] = total.get(key, 0) + int(value)
 
 
+class JobCost(BaseModel):
+    """Cost of a job in USD at batch prices; ``usd`` is None (unknown) when a model has no price."""
+
+    usd: float | None = None
+    unpriced_models: list[str] = Field(default_factory=list)
+    prices_as_of: str | None = None
+
+
 class JobSummary(BatchJobInfo):
     """``summary.json`` and the jobs-table row: the final BatchJobInfo plus what the job did."""
 
@@ -152,6 +160,7 @@ class JobSummary(BatchJobInfo):
     source: str | None = None
     counts: ResultCounts = Field(default_factory=ResultCounts)
     usage: dict[str, int] = Field(default_factory=dict)
+    cost: JobCost = Field(default_factory=JobCost)
     chunk_count: int = 0
     # Invalid lines skipped at intake (on_invalid=skip); request_count counts only the submitted ones.
     invalid_count: int = 0
