@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.intake import intake_object
+from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
 
 logger = Logger()
@@ -16,6 +17,7 @@ tracer = Tracer()
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     outcomes = []

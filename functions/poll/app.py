@@ -6,6 +6,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.chunks import Backoff, ChunkState, poll_chunk
+from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
 
 logger = Logger()
@@ -14,6 +15,7 @@ tracer = Tracer()
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = ChunkState.model_validate(event["state"])
     logger.append_keys(job_id=state.job_id, chunk=state.chunk)

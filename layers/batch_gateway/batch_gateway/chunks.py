@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from batch_gateway import storage
 from batch_gateway.credentials import provider_for
 from batch_gateway.models import BatchStatus, JobSpec, JobSummary
+from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.providers.base import (
     BatchProvider,
     ProviderError,
@@ -174,6 +175,10 @@ def submit_chunk(ref: ChunkRef, backoff: Backoff, settings: Settings) -> ChunkSt
         provider.cancel(submitted.provider_batch_id)
     elif job.status is BatchStatus.PENDING:
         jobs.set_job_status(ref.job_id, BatchStatus.IN_PROGRESS)
+    metrics.add_dimension(name="provider", value=spec.provider)
+    metrics.add_metric(name="BatchesSubmitted", unit=MetricUnit.Count, value=1)
+    if ref.round == 0 and ref.attempt == 0:
+        metrics.add_metric(name="ItemsSubmitted", unit=MetricUnit.Count, value=int(row.get("item_count", 0)))
     logger.info(
         "submitted",
         extra={"provider_batch_id": submitted.provider_batch_id, "round": ref.round, "attempt": ref.attempt},
@@ -186,7 +191,12 @@ def poll_chunk(state: ChunkState, backoff: Backoff, settings: Settings) -> Chunk
     if state.terminal or not state.provider_batch_id:
         return state.model_copy(update={"terminal": True})
     provider = provider_for(state.provider, settings)
+    started = time.perf_counter()
     progress = provider.poll(state.provider_batch_id)
+    metrics.add_dimension(name="provider", value=state.provider)
+    metrics.add_metric(
+        name="ProviderCallLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000
+    )
     fields = {
         "status": progress.status.value,
         "provider_status": progress.provider_status,

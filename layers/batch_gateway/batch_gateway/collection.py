@@ -28,6 +28,7 @@ from batch_gateway.chunks import Backoff, ChunkState, RetryPolicy
 from batch_gateway.credentials import provider_for
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult, BatchStatus, ResultCounts, add_usage
+from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.providers.base import Outcome, ProviderResult
 from batch_gateway.settings import Settings
 
@@ -255,6 +256,11 @@ def collect_chunk(state: ChunkState, policy: RetryPolicy, backoff: Backoff, sett
                 storage.chunk_index_key(state.job_id, state.chunk, next_round),
             )
     jobs.update_chunk(state.job_id, state.chunk, {f"round_{state.round}": report.model_dump(mode="json")})
+    metrics.add_dimension(name="provider", value=state.provider)
+    metrics.add_metric(name="ItemsCollected", unit=MetricUnit.Count, value=report.items)
+    metrics.add_metric(
+        name="ItemsRetried", unit=MetricUnit.Count, value=report.retryable if another_round else 0
+    )
     if another_round:
         logger.info(
             "retrying items in a follow-up round", extra={"items": report.retryable, "round": state.round + 1}

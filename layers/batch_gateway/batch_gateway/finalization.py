@@ -15,6 +15,7 @@ from batch_gateway import storage
 from batch_gateway.cost import job_cost
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchStatus, JobSummary, ResultCounts, add_usage
+from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.settings import Settings
 
 logger = Logger(child=True)
@@ -92,8 +93,21 @@ def finalize_job(job_id: str, bucket: str, settings: Settings) -> JobSummary:
     job.reason = _reason(job, chunks)
     jobs.save_job(job)
     storage.put_json(bucket, storage.summary_key(job_id), job.model_dump(mode="json", exclude={"raw"}))
+    _record_metrics(job)
     logger.info("job finalized", extra={"status": job.status.value, "counts": counts.model_dump()})
     return job
+
+
+def _record_metrics(job: JobSummary) -> None:
+    metrics.add_dimension(name="provider", value=job.provider)
+    for outcome, count in job.counts.model_dump().items():
+        metrics.add_metric(name=f"Items{outcome.capitalize()}", unit=MetricUnit.Count, value=count)
+    if job.finished_at is not None:
+        metrics.add_metric(
+            name="JobDuration", unit=MetricUnit.Seconds, value=job.finished_at - job.created_at
+        )
+    if job.cost.usd is not None:
+        metrics.add_metric(name="JobCostUSD", unit=MetricUnit.NoUnit, value=job.cost.usd)
 
 
 def usage_by_model(job: JobSummary, chunks: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
@@ -154,5 +168,6 @@ def mark_job_failed(job_id: str, bucket: str, error: dict[str, Any] | None, sett
     job.finished_at = time.time()
     jobs.save_job(job)
     storage.put_json(bucket, storage.summary_key(job_id), job.model_dump(mode="json", exclude={"raw"}))
+    metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
     logger.error("job failed", extra={"reason": job.reason})
     return job
