@@ -1,4 +1,4 @@
-"""``batch-gateway``: run jobs on the offline stack (and, later, against a deployed stack)."""
+"""``batch-gateway``: run jobs on the offline stack; serve and call the HTTP API (local or deployed)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from batch_gateway.models import JobSpec, JobSummary
+from batch_gateway_local.cli_api import CLIENT_COMMANDS, add_client_commands, add_local_up
 from batch_gateway_local.emulator.scenarios import scenario_names  # stdlib-only: keeps --help fast
 
 
@@ -54,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
         help=f"provider emulator scenario, one of: {', '.join(scenarios)} (default: ok; "
         "see batch_gateway_local/emulator/scenarios.py)",
     )
+    add_local_up(local)
+    add_client_commands(commands)
     return parser
 
 
@@ -169,6 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "local" and args.local_command == "run":
         return _local_run(args)
+    if args.command == "local" and args.local_command == "up":
+        from batch_gateway_local.cli_api import local_up
+
+        return local_up(args)
+    if args.command in CLIENT_COMMANDS:
+        from batch_gateway_local.cli_api import run_client_command
+
+        return run_client_command(args)
     return 2
 
 

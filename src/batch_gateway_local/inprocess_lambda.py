@@ -274,6 +274,35 @@ def _set_environ(target: Mapping[str, str]) -> None:
             os.environ[key] = value
 
 
+class _SnapshotEnviron(os._Environ):  # type: ignore[type-arg]
+    """``os.environ`` whose whole-mapping reads (items, keys, values, copy) work on a snapshot.
+
+    Handlers swap variables in and out while other threads read the environment as a whole: boto3
+    (through urllib's proxy lookup) and urllib iterate ``os.environ.items()`` on every client or
+    request, and a key deleted between listing and reading it raised KeyError there. A dict copy of
+    ``_data`` is taken in one step under the GIL, so these reads see one consistent environment.
+    """
+
+    def _snapshot(self) -> dict[Any, Any]:
+        data: dict[Any, Any] = dict(self._data)  # type: ignore[attr-defined]
+        return {self.decodekey(k): self.decodevalue(v) for k, v in data.items()}
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._snapshot()))
+
+    def items(self) -> Any:
+        return self._snapshot().items()
+
+    def keys(self) -> Any:
+        return self._snapshot().keys()
+
+    def values(self) -> Any:
+        return self._snapshot().values()
+
+    def copy(self) -> dict[Any, Any]:
+        return self._snapshot()
+
+
 class InProcessLambdaRuntime:
     """Replaces moto's Docker-based Lambda execution with in-process handler calls.
 
@@ -301,6 +330,7 @@ class InProcessLambdaRuntime:
         self._module_names: list[str] = []
         self._invocations: list[Invocation] = []
         self._patcher: Any = None
+        self._environ_class: type[Any] = type(os.environ)
         self._modules_before: set[str] = set()
 
     # -- configuration -------------------------------------------------------------------------
@@ -331,12 +361,15 @@ class InProcessLambdaRuntime:
         self._modules_before = set(sys.modules)
         self._patcher = mock.patch.object(LambdaFunction, INVOKE_METHOD, _invoke_lambda)
         self._patcher.start()
+        self._environ_class = type(os.environ)
+        os.environ.__class__ = _SnapshotEnviron
 
     def uninstall(self) -> None:
         if self._patcher is None:
             return
         self._patcher.stop()
         self._patcher = None
+        os.environ.__class__ = self._environ_class
         self._forget_modules()
 
     def __enter__(self) -> InProcessLambdaRuntime:

@@ -51,6 +51,8 @@ class LocalOptions:
     failed_batch_retries: int = 2
     retry_rounds: int = 1
     stack_name: str = "batch-gateway-local"
+    api_auth: str = "IAM"
+    """The stack's ApiAuth parameter: IAM or API_KEY (what ``local up`` enforces at its HTTP front)."""
     # What the stack's provider secret holds; the emulator accepts any non-empty key.
     provider_api_keys: tuple[tuple[str, str], ...] = (
         ("openai_api_key", "sk-emulator-local"),
@@ -135,6 +137,7 @@ class LocalGateway:
             "PollMaxWaitSeconds": str(o.poll_max_wait_seconds),
             "FailedBatchRetries": str(o.failed_batch_retries),
             "RetryRounds": str(o.retry_rounds),
+            "ApiAuth": o.api_auth,
         }
 
     @property

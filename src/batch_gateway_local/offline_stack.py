@@ -480,6 +480,8 @@ class OfflineStack:
             )
         self.outputs = {str(o["OutputKey"]): str(o["OutputValue"]) for o in stack.get("Outputs", [])}
         for resource in cfn.describe_stack_resources(StackName=self.stack_id)["StackResources"]:
+            if "LogicalResourceId" not in resource:
+                continue  # moto lists a resource whose Condition is false as an empty entry
             logical_id = str(resource["LogicalResourceId"])
             self.resources[logical_id] = str(resource.get("PhysicalResourceId", ""))
             self.resource_types[logical_id] = str(resource["ResourceType"])

@@ -21,6 +21,8 @@ class Settings(BaseModel):
     default_provider: str = Field(default="openai", alias="DEFAULT_PROVIDER")
     default_model: str = Field(default="", alias="DEFAULT_MODEL")
     default_system_prompt: str = Field(default="", alias="DEFAULT_SYSTEM_PROMPT")
+    # Buckets (comma-separated) the HTTP API may read a `source` from, besides the data bucket's uploads/.
+    api_source_buckets: str = Field(default="", alias="API_SOURCE_BUCKETS")
     chunk_max_items: int = Field(default=10_000, gt=0, alias="CHUNK_MAX_ITEMS")
     chunk_max_bytes: int = Field(default=100 * 1024 * 1024, gt=0, alias="CHUNK_MAX_BYTES")
     # Answers bigger than this are kept in S3 and referenced from the results-table row (400 KB item cap).

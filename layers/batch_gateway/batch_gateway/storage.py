@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 JOB_SK = "JOB"
 CHUNK_SK_PREFIX = "CHUNK#"
+# Job rows (not chunk rows) carry record_type = "JOB": the partition key of the jobs table's
+# JobsByCreatedAt index (template.yaml), which lists jobs newest first without a Scan.
+JOB_RECORD_TYPE = "JOB"
+JOBS_BY_CREATED_AT_INDEX = "JobsByCreatedAt"
 
 
 # ---------------------------------------------------------------- object keys
@@ -160,7 +164,7 @@ class JobsRepository:
 
     def create_job(self, job: JobSummary) -> bool:
         """Insert the job row; False when it already exists (a re-delivered event)."""
-        item = {"job_id": job.job_id, "sk": JOB_SK, **to_dynamo(job.model_dump(mode="json", exclude={"raw"}))}
+        item = _job_item(job)
         try:
             self._table.put_item(Item=item, ConditionExpression=Attr("job_id").not_exists())
         except ClientError as exc:
@@ -177,8 +181,27 @@ class JobsRepository:
 
     def save_job(self, job: JobSummary) -> None:
         job.updated_at = time.time()
-        item = {"job_id": job.job_id, "sk": JOB_SK, **to_dynamo(job.model_dump(mode="json", exclude={"raw"}))}
-        self._table.put_item(Item=item)
+        self._table.put_item(Item=_job_item(job))
+
+    def list_jobs(
+        self, limit: int, status: BatchStatus | None = None, start_key: dict[str, Any] | None = None
+    ) -> tuple[list[JobSummary], dict[str, Any] | None]:
+        """Jobs newest first (the JobsByCreatedAt index, never a Scan): at most ``limit`` of them and
+        the key to continue from (None at the end; a page may be short, even empty, when a status
+        filter matched few of the index entries read for it)."""
+        kwargs: dict[str, Any] = {
+            "IndexName": JOBS_BY_CREATED_AT_INDEX,
+            "KeyConditionExpression": Key("record_type").eq(JOB_RECORD_TYPE),
+            "ScanIndexForward": False,
+        }
+        if status is not None:
+            kwargs["FilterExpression"] = Attr("status").eq(status.value)
+        if start_key:
+            kwargs["ExclusiveStartKey"] = to_dynamo(start_key)
+        items, last_key = query_page(
+            self._table, kwargs, limit, ("job_id", "sk", "record_type", "created_at"), filtered=bool(status)
+        )
+        return [JobSummary.model_validate(item) for item in items], last_key
 
     def set_job_status(self, job_id: str, status: BatchStatus, reason: str | None = None) -> None:
         self._table.update_item(
@@ -257,6 +280,46 @@ class JobsRepository:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+# A filtered page reads at most this many index pages: a filter that matches little returns a short
+# page and a continuation key instead of reading a whole partition in one request.
+FILTERED_QUERY_MAX_READS = 10
+
+
+def query_page(
+    table: Table, kwargs: dict[str, Any], limit: int, key_names: tuple[str, ...], filtered: bool = False
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Up to ``limit`` items of a query and the key to continue after the last one returned.
+
+    Unfiltered, one read of ``limit`` items. Filtered, reads of at least 100 items each (a filter
+    applies after the read) until ``limit`` items matched, the query ended, or the read budget is
+    spent; the continuation key is built from the last item returned, so nothing is skipped.
+    """
+    items: list[dict[str, Any]] = []
+    request = dict(kwargs)
+    for _ in range(FILTERED_QUERY_MAX_READS if filtered else 1):
+        page = table.query(Limit=max(limit, 100) if filtered else limit, **request)
+        for item in page.get("Items", []):
+            items.append(from_dynamo(item))
+            if len(items) == limit:
+                last = page["Items"][-1] is item
+                more = "LastEvaluatedKey" in page or not last
+                return items, ({k: items[-1][k] for k in key_names} if more else None)
+        last_key = page.get("LastEvaluatedKey")
+        if last_key is None:
+            return items, None
+        request["ExclusiveStartKey"] = last_key
+    return items, from_dynamo(request["ExclusiveStartKey"])
+
+
+def _job_item(job: JobSummary) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "sk": JOB_SK,
+        "record_type": JOB_RECORD_TYPE,
+        **to_dynamo(job.model_dump(mode="json", exclude={"raw"})),
+    }
+
+
 def counts_of(chunk: dict[str, Any]) -> ResultCounts:
     return ResultCounts.model_validate(chunk.get("counts") or {})
 
@@ -294,6 +357,21 @@ class ResultsRepository:
         with self._table.batch_writer(overwrite_by_pkeys=["job_id", "custom_id"]) as writer:
             for result in results:
                 writer.put_item(Item=self.row_for(job_id, result))
+
+    def get(self, job_id: str, custom_id: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"job_id": job_id, "custom_id": custom_id}).get("Item")
+        return from_dynamo(item) if item is not None else None
+
+    def page(
+        self, job_id: str, limit: int, start_key: dict[str, Any] | None = None, errors_only: bool = False
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """At most ``limit`` rows of a job (in custom_id order), and the key to continue from."""
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("job_id").eq(job_id)}
+        if errors_only:
+            kwargs["FilterExpression"] = Attr("ok").eq(False)
+        if start_key:
+            kwargs["ExclusiveStartKey"] = to_dynamo(start_key)
+        return query_page(self._table, kwargs, limit, ("job_id", "custom_id"), filtered=errors_only)
 
     def query(self, job_id: str) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {"KeyConditionExpression": Key("job_id").eq(job_id)}

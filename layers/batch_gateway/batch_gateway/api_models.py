@@ -1,0 +1,177 @@
+"""Request and response models of the HTTP API (``batch_gateway.api``); the OpenAPI document is
+generated from them (``openapi.json``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from batch_gateway.models import BatchItem, InvalidLinePolicy, JobSummary, Provider, ResultCounts
+
+# Inline items: API Gateway takes at most 10 MB and Lambda 6 MB per request; larger files go through
+# `source` (an S3 object) or a direct upload to inbox/.
+MAX_INLINE_ITEMS = 5_000
+MAX_BODY_BYTES = 5 * 1024 * 1024
+# Sources are copied server-side into the inbox within one API call (API Gateway allows 29 s).
+MAX_SOURCE_BYTES = 5 * 1024**3
+# The spec travels as S3 object metadata (2 KB in all): the system prompt's share, in UTF-8 bytes.
+MAX_SYSTEM_PROMPT_BYTES = 1_200
+MAX_MODEL_LENGTH = 200
+MAX_PAGE_SIZE = 1_000
+DEFAULT_PAGE_SIZE = 100
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+SOURCE_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
+
+_ITEM_SCHEMA = {key: value for key, value in BatchItem.model_json_schema().items() if key != "title"}
+
+
+class ErrorBody(BaseModel):
+    """Every error: a stable machine-readable code, a sentence for people, and details when useful."""
+
+    error: str = Field(description="Machine-readable code, e.g. `not_found`, `invalid_items`, `conflict`.")
+    message: str = Field(description="What went wrong and what to do about it.")
+    details: Any = Field(
+        default=None,
+        description="For invalid items: the line errors ({line, field, reason, custom_id}); for invalid "
+        "requests: the failing fields ({loc, type, msg}).",
+    )
+
+
+class SubmitBatch(BaseModel):
+    """A job: the spec at top level, plus either inline ``items`` or an S3 ``source``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["items"]}, {"required": ["source"]}]},
+    )
+
+    provider: Provider
+    model: str = Field(
+        min_length=1,
+        max_length=MAX_MODEL_LENGTH,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Model name, e.g. gpt-4o-mini or claude-3-5-haiku-latest (printable ASCII).",
+    )
+    # Constraints sit on the str/list branch: on the field they would also apply to None.
+    system_prompt: Annotated[str, Field(max_length=MAX_SYSTEM_PROMPT_BYTES)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description=f"Optional system prompt, at most {MAX_SYSTEM_PROMPT_BYTES} bytes of UTF-8.",
+    )
+    on_invalid: InvalidLinePolicy = Field(
+        default="reject",
+        description="`reject`: any invalid item rejects the request (422). `skip`: valid items run and "
+        "each invalid one gets an error result.",
+    )
+    # Items are validated line by line by batch_gateway.validation (the intake's own rules and
+    # messages), not by the body model: the schema documents BatchItem, the handler explains errors.
+    items: (
+        Annotated[
+            list[Any],
+            Field(max_length=MAX_INLINE_ITEMS),
+            WithJsonSchema(
+                {"type": "array", "items": _ITEM_SCHEMA, "minItems": 1, "maxItems": MAX_INLINE_ITEMS}
+            ),
+        ]
+        | SkipJsonSchema[None]
+    ) = Field(
+        default=None,
+        description=f"Inline BatchItems, at most {MAX_INLINE_ITEMS} and a {MAX_BODY_BYTES // 2**20} MB body.",
+    )
+    source: Annotated[str, Field(pattern=SOURCE_PATTERN, max_length=1100)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="s3:// URI of a JSONL file of BatchItems: under uploads/ in the stack's data bucket, "
+        "or in a bucket listed in the stack parameter ApiSourceBuckets.",
+    )
+
+    @model_validator(mode="after")
+    def _items_or_source(self) -> SubmitBatch:
+        if (self.items is None) == (self.source is None):
+            raise ValueError("give either 'items' (inline BatchItems) or 'source' (an s3:// URI), not both")
+        return self
+
+
+class Links(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self", description="This job.")
+    results: str = Field(description="Its results.")
+    cancel: str = Field(description="POST here to cancel it.")
+
+
+class JobView(JobSummary):
+    """A job as the API shows it: the jobs-table row (BatchJobInfo + what the job did) and links."""
+
+    raw: SkipJsonSchema[Any] = Field(default=None, exclude=True)
+    links: Links
+
+
+class ProviderBatch(BaseModel):
+    round: int = Field(description="0 for the first submission, 1.. for follow-up rounds of retried items.")
+    attempt: int = Field(description="0, or the resubmission number of a batch that failed as a whole.")
+    id: str = Field(description="The provider's batch id.")
+
+
+class ChunkView(BaseModel):
+    """One provider batch's worth of items and where it stands."""
+
+    chunk: int
+    status: str | None = None
+    final_status: str | None = None
+    model: str | None = None
+    item_count: int | None = None
+    provider_batch_id: str | None = Field(default=None, description="The latest provider batch of the chunk.")
+    provider_batches: list[ProviderBatch] = Field(default_factory=list)
+    provider_status: str | None = None
+    request_counts: dict[str, int] | None = None
+    counts: ResultCounts | None = None
+    rounds: int | None = None
+    message: str | None = None
+    submitted_at: float | None = None
+    polled_at: float | None = None
+    collected_at: float | None = None
+
+
+class JobDetail(JobView):
+    chunks: list[ChunkView] = Field(default_factory=list)
+
+
+class JobList(BaseModel):
+    jobs: list[JobView]
+    next_token: str | None = Field(default=None, description="Pass as next_token for the next page.")
+
+
+class ResultRow(BaseModel):
+    """One input line's outcome, as the results table keeps it."""
+
+    job_id: str
+    custom_id: str
+    line: int | None = None
+    ok: bool
+    error: str | None = None
+    content: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, int] = Field(default_factory=dict)
+    tool_calls: list[dict[str, Any]] | None = None
+    result_uri: str | None = Field(
+        default=None, description="For an answer too large for a row: where the whole BatchResult is."
+    )
+    result_url: str | None = Field(default=None, description="A presigned HTTPS URL of result_uri.")
+
+
+class ResultPage(BaseModel):
+    results: list[ResultRow] = Field(description="Rows in custom_id order (results.jsonl is in input order).")
+    next_token: str | None = None
+
+
+class ResultsLink(BaseModel):
+    url: str = Field(
+        description="Presigned HTTPS URL of results.jsonl (one BatchResult per line, input order)."
+    )
+    expires_in: int = Field(description="Seconds the URL stays valid.")
+    results_uri: str
+
+
+ResultFormat = Literal["json", "url"]
+ResultFilter = Literal["errors"]
