@@ -12,7 +12,7 @@ SAM_CLI_VERSION := 1.170.0
 DEMO_PROVIDER ?= openai
 DEMO_MODEL ?= gpt-4o-mini
 
-.PHONY: venv demo test lint types template unit integration e2e bench build clean
+.PHONY: venv demo test lint types template unit integration e2e bench build clean openapi api
 
 $(STAMP): pyproject.toml layers/batch_gateway/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ template: $(STAMP) $(SAM_STAMP)
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1 --template-file template.yaml
 
+# openapi.json is generated from the API's routes and models (tests/unit/test_api_contract.py checks it).
+openapi: $(STAMP)
+	$(BIN)/python -m batch_gateway_local.openapi
+
+# The HTTP API on 127.0.0.1:8000 over the offline stack (Ctrl-C to stop); see README "HTTP API".
+api: $(STAMP)
+	$(BIN)/batch-gateway local up --port 8000
+
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
@@ -55,8 +63,10 @@ e2e: $(STAMP)
 test: lint types template
 	$(BIN)/pytest -q -n 2
 
+# Intake throughput vs a naive baseline, peak memory, cold starts, orchestration and AWS cost, a 100k-line
+# job end to end; prints a table and writes bench/results.json (about 6 minutes on 2 cores).
 bench: $(STAMP)
-	$(BIN)/python bench/memory_flat.py
+	$(BIN)/python bench/run.py
 
 # sam build needs the Lambda runtime's Python (3.12) on PATH; with pyenv, pick its 3.12 for this call.
 build: $(SAM_STAMP)

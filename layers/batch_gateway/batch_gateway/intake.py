@@ -1,7 +1,8 @@
 """Intake: stream an input file, validate every line, split it into provider-ready chunk files.
 
 Memory stays flat as files grow: lines are read in blocks, each chunk is spooled to local disk and
-uploaded when full. Only the custom_id -> line map (for duplicate detection) grows with the file.
+uploaded when full. Only duplicate detection grows with the file, by ~16 bytes per line
+(``seen_ids.SeenIds``: compact hashes in memory, the ids themselves on local disk).
 
 Invalid lines follow the job's ``on_invalid`` policy (object metadata ``on-invalid``):
 
@@ -28,16 +29,16 @@ import re
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
+from json.encoder import encode_basestring
 from pathlib import Path
-from typing import IO, Any, NamedTuple, get_args
+from typing import IO, Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
 from batch_gateway import storage
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import (
-    BatchItem,
     BatchResult,
     BatchStatus,
     InvalidLinePolicy,
@@ -45,14 +46,12 @@ from batch_gateway.models import (
     JobSummary,
     ResultCounts,
 )
-from batch_gateway.providers.requests import (
-    RequestBuilder,
-    encode_request_line,
-    request_builder_for,
-    request_model,
-)
+from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.providers.custom_ids import RESERVED_PREFIX, SAFE_ID_PATTERN
+from batch_gateway.providers.requests import LineEncoder, RequestBuilder, request_builder_for
+from batch_gateway.seen_ids import SeenIds
 from batch_gateway.settings import Settings
-from batch_gateway.validation import LineError, describe, parse_item
+from batch_gateway.validation import LineError, describe, parse_fields
 
 # Object metadata keys (x-amz-meta-*) that carry the job spec of an uploaded file.
 META_PROVIDER = "provider"
@@ -131,10 +130,14 @@ def job_spec_from_metadata(metadata: dict[str, str], settings: Settings) -> JobS
         ) from exc
 
 
-class _Staged(NamedTuple):
-    request_line: bytes  # the provider-ready line
-    index_line: bytes  # line number, user custom_id and provider custom_id, to map results back
-    model: str  # the model the request runs on: its chunk's model
+# A line ready to stage: (the model it runs on: its chunk's model, the provider-ready request line,
+# its index line: line number, user custom_id and provider custom_id, to map results back).
+_Staged = tuple[str, bytes, bytes]
+_SAFE_ID = SAFE_ID_PATTERN.fullmatch
+# Spool files are written a line at a time: a larger buffer means fewer system calls.
+_SPOOL_BUFFER = 256 * 1024
+# The index line, as json.dumps({"line", "custom_id", "provider_custom_id"}, ensure_ascii=False) writes it.
+_INDEX_LINE = '{"line": %d, "custom_id": %s, "provider_custom_id": %s}\n'
 
 
 class _ChunkWriter:
@@ -151,7 +154,7 @@ class _ChunkWriter:
     ) -> None:
         self._workdir, self._job_id, self._bucket = workdir, job_id, bucket
         self._max_items, self._max_bytes = limits
-        self._model, self._numbers = model, numbers
+        self.model, self._numbers = model, numbers
         self.manifests: list[ChunkManifest] = []
         self._chunk = 0
         self._requests: IO[bytes] | None = None
@@ -164,18 +167,18 @@ class _ChunkWriter:
         return self._requests is not None
 
     def add(self, request_line: bytes, index_line: bytes) -> None:
-        if self._requests and (
-            self._items >= self._max_items or self._bytes + len(request_line) > self._max_bytes
-        ):
+        size = len(request_line)
+        full = self._items >= self._max_items or self._bytes + size > self._max_bytes
+        if full and self._requests is not None:  # a closed writer is empty (0 items, 0 bytes)
             self.close_chunk()
         if self._requests is None or self._index is None:
             self._chunk = next(self._numbers)  # numbered when opened: every opened chunk gets items
-            self._requests = (self._workdir / f"requests-{self._chunk}.jsonl").open("wb")
-            self._index = (self._workdir / f"index-{self._chunk}.jsonl").open("wb")
+            self._requests = (self._workdir / f"requests-{self._chunk}.jsonl").open("wb", _SPOOL_BUFFER)
+            self._index = (self._workdir / f"index-{self._chunk}.jsonl").open("wb", _SPOOL_BUFFER)
         self._requests.write(request_line)
         self._index.write(index_line)
         self._items += 1
-        self._bytes += len(request_line)
+        self._bytes += size
 
     def close_chunk(self) -> None:
         assert self._requests is not None
@@ -192,7 +195,7 @@ class _ChunkWriter:
         Path(self._requests.name).unlink()
         Path(self._index.name).unlink()
         self.manifests.append(
-            ChunkManifest(chunk=chunk, item_count=self._items, byte_count=self._bytes, model=self._model)
+            ChunkManifest(chunk=chunk, item_count=self._items, byte_count=self._bytes, model=self.model)
         )
         self._requests = self._index = None
         self._items = self._bytes = 0
@@ -211,17 +214,25 @@ class _ChunkWriters:
         self._args = (workdir, job_id, bucket, (max_items, max_bytes))
         self._numbers = itertools.count(1)
         self._writers: OrderedDict[str, _ChunkWriter] = OrderedDict()  # least recently used first
+        self._last: _ChunkWriter | None = None  # the most recently used writer (fast path)
 
     def add(self, staged: _Staged) -> None:
-        writer = self._writers.get(staged.model)
+        writer = self._last
+        if writer is None or writer.model != staged[0] or writer._requests is None:
+            writer = self._writer_for(staged[0])
+        writer.add(staged[1], staged[2])
+
+    def _writer_for(self, model: str) -> _ChunkWriter:
+        writer = self._writers.get(model)
         if writer is None:
-            writer = self._writers[staged.model] = _ChunkWriter(*self._args, staged.model, self._numbers)
-        self._writers.move_to_end(staged.model)
+            writer = self._writers[model] = _ChunkWriter(*self._args, model, self._numbers)
+        self._writers.move_to_end(model)
         if not writer.is_open:
             open_writers = [w for w in self._writers.values() if w.is_open]
             if len(open_writers) >= MAX_OPEN_CHUNKS:
                 open_writers[0].close_chunk()  # bounded file handles and disk, however many models
-        writer.add(staged.request_line, staged.index_line)
+        self._last = writer
+        return writer
 
     def finish(self) -> list[ChunkManifest]:
         for writer in self._writers.values():
@@ -236,36 +247,28 @@ class _ChunkWriters:
             writer.abandon()
 
 
-def _request_line(builder: RequestBuilder, item: BatchItem, line: int, spec: JobSpec) -> _Staged | LineError:
-    provider_id = builder.provider_custom_id(item.custom_id, line)
-    try:
-        request = builder.build_request(provider_id, item, spec)
-    except ValueError as exc:
-        return LineError(line=line, field="extra", reason=str(exc), custom_id=item.custom_id)
-    encoded = encode_request_line(request)
-    limit = int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM)
-    if len(encoded) > limit:
-        return LineError(
-            line=line,
-            field="user_message",
-            reason=f"the request is {len(encoded)} bytes, more than {builder.name} accepts in one batch "
-            f"({limit} bytes): shorten user_message or extra",
-            custom_id=item.custom_id,
-        )
-    index = {"line": line, "custom_id": item.custom_id, "provider_custom_id": provider_id}
-    return _Staged(encoded, json.dumps(index, ensure_ascii=False).encode() + b"\n", request_model(item, spec))
-
-
 class _Validator:
     """Validates lines one by one, remembering custom_ids (readable ones of invalid lines too) to
-    refuse duplicates, and spooling every invalid line's error result in line order."""
+    refuse duplicates, and spooling every invalid line's error result in line order.
+
+    This runs once per input line: valid lines take a fast path (validated into a dict, request
+    line written by ``LineEncoder``, index line by formatting); any line that needs explaining goes
+    through ``validation.parse_item``, so messages are the same either way.
+    """
 
     def __init__(
-        self, builder: RequestBuilder, spec: JobSpec, errors_file: IO[bytes], invalid_file: IO[bytes]
+        self,
+        builder: RequestBuilder,
+        spec: JobSpec,
+        errors_file: IO[bytes],
+        invalid_file: IO[bytes],
+        seen: SeenIds,
     ) -> None:
         self._builder, self._spec = builder, spec
+        self._encoder = LineEncoder(builder, spec)
+        self._limit = int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM)
         self._errors, self._invalid = errors_file, invalid_file
-        self.seen: dict[str, int] = {}
+        self.seen = seen
         self.error_count = 0  # LineErrors (a line may have several)
         self.invalid_lines = 0
         self.duplicate_count = 0
@@ -285,7 +288,7 @@ class _Validator:
     def _duplicate(self, custom_id: str | None, line: int) -> list[LineError]:
         if not custom_id:
             return []
-        first_line = self.seen.setdefault(custom_id, line)
+        first_line = self.seen.add(custom_id, line)
         if first_line == line:
             return []
         error = LineError(
@@ -301,19 +304,42 @@ class _Validator:
         return [error]
 
     def check(self, line: int, raw: bytes) -> _Staged | None:
-        parsed = parse_item(line, raw)
-        if isinstance(parsed, list):
-            self._fail(parsed + self._duplicate(parsed[0].custom_id, line))
+        fields = parse_fields(line, raw)
+        if isinstance(fields, list):
+            self._fail(fields + self._duplicate(fields[0].custom_id, line))
             return None
-        duplicate = self._duplicate(parsed.custom_id, line)
-        if duplicate:
-            self._fail(duplicate)
+        custom_id: str = fields["custom_id"]
+        # custom_ids.is_safe_custom_id, inlined: a safe id is sent unchanged, and JSON-encoded as is.
+        if _SAFE_ID(custom_id) is not None and not custom_id.startswith(RESERVED_PREFIX):
+            provider_id = custom_id
+            encoded_id = encoded_provider_id = f'"{custom_id}"'
+        else:
+            provider_id = self._builder.provider_custom_id(custom_id, line)
+            encoded_id, encoded_provider_id = encode_basestring(custom_id), encode_basestring(provider_id)
+        if self.seen.add(custom_id, line, encoded_id) != line:  # a duplicate: _duplicate explains it
+            self._fail(self._duplicate(custom_id, line))
             return None
-        request = _request_line(self._builder, parsed, line, self._spec)
-        if isinstance(request, LineError):
-            self._fail([request])
+        try:
+            request_line = self._encoder.encode(provider_id, fields, raw, encoded_provider_id)
+        except ValueError as exc:
+            self._fail([LineError(line=line, field="extra", reason=str(exc), custom_id=custom_id)])
             return None
-        return request
+        if len(request_line) > self._limit:
+            self._fail(
+                [
+                    LineError(
+                        line=line,
+                        field="user_message",
+                        reason=f"the request is {len(request_line)} bytes, more than {self._builder.name} "
+                        f"accepts in one batch ({self._limit} bytes): shorten user_message or extra",
+                        custom_id=custom_id,
+                    )
+                ]
+            )
+            return None
+        index_line = (_INDEX_LINE % (line, encoded_id, encoded_provider_id)).encode("utf-8")
+        model = self._encoder.model(fields) if "extra" in fields else self._spec.model
+        return model, request_line, index_line
 
 
 def _listed(errors: list[LineError], total: int) -> str:
@@ -333,7 +359,7 @@ def _reason(validator: _Validator, key: str, policy: InvalidLinePolicy) -> str:
     return f"rejected: {validator.invalid_lines} invalid line(s) — {listed}. See {key}"
 
 
-def _fallback_id(line: int, taken: dict[str, int]) -> str:
+def _fallback_id(line: int, taken: Container[str]) -> str:
     """``line-<n>`` for an invalid line without a readable custom_id, unless the file uses that id."""
     candidate = f"line-{line}"
     while candidate in taken:
@@ -341,7 +367,7 @@ def _fallback_id(line: int, taken: dict[str, int]) -> str:
     return candidate
 
 
-def invalid_results(spool: Path, taken: dict[str, int]) -> Iterator[BatchResult]:
+def invalid_results(spool: Path, taken: Container[str]) -> Iterator[BatchResult]:
     """The error results of the skipped lines, in line order, each with a unique custom_id."""
     with spool.open("rb") as records:
         for _, raw in iter_numbered_lines(records):
@@ -354,7 +380,7 @@ def invalid_results(spool: Path, taken: dict[str, int]) -> Iterator[BatchResult]
 
 
 def _stage_invalid(
-    job_id: str, spool: Path, taken: dict[str, int], submitted: int, settings: Settings, workdir: Path
+    job_id: str, spool: Path, taken: Container[str], submitted: int, settings: Settings, workdir: Path
 ) -> None:
     """Skipped lines' results: results-table rows, plus the staged keyed file finalization merges
     (or, when nothing was submitted, results.jsonl itself)."""
@@ -388,6 +414,16 @@ def split_into_chunks(
     Under ``on_invalid=skip`` the skipped lines' results are staged (and written to the results
     table) here too; ``report.invalid_count`` says how many.
     """
+    seen = SeenIds(workdir / "seen-ids.spill")
+    try:
+        return _split(stream, job_id=job_id, spec=spec, settings=settings, workdir=workdir, seen=seen)
+    finally:
+        seen.close()
+
+
+def _split(
+    stream: IO[bytes], *, job_id: str, spec: JobSpec, settings: Settings, workdir: Path, seen: SeenIds
+) -> IntakeReport:
     builder = request_builder_for(spec.provider)
     max_bytes = min(settings.chunk_max_bytes, int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM))
     max_items = min(settings.chunk_max_items, builder.limits.max_requests)
@@ -396,16 +432,17 @@ def split_into_chunks(
     errors_path, spool_path = workdir / "errors.jsonl", workdir / "invalid.spool.jsonl"
     line_count = 0
     with errors_path.open("wb") as errors_file, spool_path.open("wb") as spool:
-        validator = _Validator(builder, spec, errors_file, spool)
-        for line, raw in iter_numbered_lines(stream):
-            line_count = line
-            if not raw.strip():
+        validator = _Validator(builder, spec, errors_file, spool, seen)
+        check, stage, staging = validator.check, writers.add, True
+        for line_count, raw in iter_numbered_lines(stream):
+            if not raw or raw.isspace():
                 continue  # blank lines carry nothing to answer
-            checked = validator.check(line, raw)
-            # Once the file is sure to be rejected, keep validating for the report but stop staging.
-            rejected = validator.duplicate_count > 0 or (validator.invalid_lines > 0 and not skip)
-            if checked is not None and not rejected:
-                writers.add(checked)
+            checked = check(line_count, raw)
+            if checked is None:
+                # Once the file is sure to be rejected, keep validating for the report but stop staging.
+                staging = not (validator.duplicate_count or (validator.invalid_lines and not skip))
+            elif staging:
+                stage(checked)
     report = IntakeReport(
         job_id=job_id, accepted=False, line_count=line_count, error_count=validator.error_count
     )
@@ -526,6 +563,7 @@ def _reject_without_spec(
 def _reject(
     jobs: storage.JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings
 ) -> IntakeOutcome:
+    metrics.add_metric(name="FilesRejected", unit=MetricUnit.Count, value=1)
     job.status = BatchStatus.FAILED
     job.reason = report.reason
     job.request_count = report.request_count
@@ -560,6 +598,8 @@ def _finish_without_valid_lines(
 def _start(
     jobs: storage.JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings
 ) -> IntakeOutcome:
+    metrics.add_metric(name="ItemsAccepted", unit=MetricUnit.Count, value=report.request_count)
+    metrics.add_metric(name="ItemsInvalid", unit=MetricUnit.Count, value=report.error_count)
     for manifest in report.chunks:
         fields: dict[str, Any] = {
             "status": "staged",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from batch_gateway.models import BatchItem
 
@@ -112,6 +113,47 @@ def parse_item(line_number: int, raw: bytes) -> BatchItem | list[LineError]:
             )
         ]
     return item
+
+
+@with_config(ConfigDict(extra="forbid"))
+class ItemFields(TypedDict):
+    """The fields a valid line sets, checked by BatchItem's rules (kept equal by a unit test).
+
+    Validating into this dict is about twice as fast as building a BatchItem: intake takes this
+    path for every line and asks :func:`parse_item` to explain only the lines it refuses.
+    """
+
+    custom_id: Annotated[str, Field(min_length=1)]
+    user_message: Annotated[str, Field(min_length=1)]
+    temperature: NotRequired[Annotated[float, Field(ge=0.0, le=2.0)]]
+    max_tokens: NotRequired[Annotated[int, Field(gt=0)]]
+    extra: NotRequired[dict[str, Any]]
+
+
+_ITEM_FIELDS = TypeAdapter(ItemFields).validator
+# An id of at most this many characters is at most MAX_CUSTOM_ID_BYTES in UTF-8: no need to encode it.
+_SURELY_SHORT_ID = MAX_CUSTOM_ID_BYTES // 4
+
+
+def parse_fields(line_number: int, raw: bytes) -> dict[str, Any] | list[LineError]:
+    """Like :func:`parse_item` (same acceptance, same errors), but a valid line comes back as the
+    dict of the fields it sets (see ``ItemFields``; ``providers.requests.item_from_fields`` makes
+    it a BatchItem)."""
+    try:
+        fields: dict[str, Any] = _ITEM_FIELDS.validate_json(raw)
+    except ValidationError:
+        return _errors_of(line_number, raw)
+    custom_id: str = fields["custom_id"]
+    if len(custom_id) > _SURELY_SHORT_ID and len(custom_id.encode()) > MAX_CUSTOM_ID_BYTES:
+        return _errors_of(line_number, raw)
+    return fields
+
+
+def _errors_of(line_number: int, raw: bytes) -> dict[str, Any] | list[LineError]:
+    parsed = parse_item(line_number, raw)
+    if isinstance(parsed, BatchItem):  # not expected (same rules), but BatchItem has the last word
+        return parsed.model_dump(include=parsed.model_fields_set)
+    return parsed
 
 
 def describe(errors: list[LineError]) -> str:
