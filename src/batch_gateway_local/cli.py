@@ -106,6 +106,10 @@ def _print_summary(job: JobSummary, files: dict[str, Path], seconds: float, out:
         f"items     {c.total or job.request_count}: {c.succeeded} succeeded, {c.errored} errored, "
         f"{c.expired} expired, {c.cancelled} cancelled, {c.invalid} invalid (skipped)\n"
     )
+    if job.cost.usd is not None:
+        out.write(f"cost      ${job.cost.usd:.6f} at batch prices (as of {job.cost.prices_as_of})\n")
+    elif job.cost.unpriced_models:
+        out.write(f"cost      unknown: no price for {', '.join(job.cost.unpriced_models)}\n")
     for round_ in job.retry_rounds:
         out.write(
             f"retries   round {round_['round']}: {round_['retried']} sent again, {round_['recovered']} recovered\n"
