@@ -17,23 +17,14 @@ from urllib.parse import quote
 import boto3
 import pytest
 
-from batch_gateway_local.local_gateway import PROJECT_ROOT, LocalGateway, LocalOptions
-
-EVENTS = PROJECT_ROOT / "events"
+from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from tests.stack_helpers import event
 
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[LocalGateway]:
     with LocalGateway(LocalOptions(chunk_max_items=4)) as local:
         yield local
-
-
-def event(name: str, **replacements: str) -> dict[str, Any]:
-    text = (EVENTS / name).read_text()
-    for placeholder, value in replacements.items():
-        text = text.replace(placeholder, value)
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
 
 
 class Answer:

@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import openai
@@ -15,10 +14,9 @@ import pytest
 
 from batch_gateway import storage
 from batch_gateway.models import JobSpec
-from batch_gateway_local.local_gateway import PROJECT_ROOT, LocalGateway, LocalOptions
+from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
-
-EVENTS = PROJECT_ROOT / "events"
+from tests.stack_helpers import invoke
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +32,6 @@ def finished_job(gateway: LocalGateway, tmp_path_factory: pytest.TempPathFactory
     job_id = gateway.submit_file(source, JobSpec(provider="openai", model="gpt-4o-mini"))
     assert gateway.wait(job_id, timeout_s=120).status.value == "completed"
     return job_id
-
-
-def invoke(gateway: LocalGateway, logical_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-    assert gateway.stack is not None
-    response = boto3.client("lambda").invoke(
-        FunctionName=gateway.stack.functions[logical_id], Payload=json.dumps(payload).encode()
-    )
-    body: dict[str, Any] = json.loads(response["Payload"].read())
-    assert "FunctionError" not in response, body
-    return body
 
 
 def s3_text(gateway: LocalGateway, key: str) -> str:

@@ -5,40 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 
 from batch_gateway.models import JobSpec
-from batch_gateway_local.local_gateway import PROJECT_ROOT, LocalGateway, LocalOptions
+from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
-
-EVENTS = PROJECT_ROOT / "events"
+from tests.stack_helpers import event, invoke
 
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[LocalGateway]:
     with LocalGateway(LocalOptions(chunk_max_items=5)) as local:
         yield local
-
-
-def event(name: str, **replacements: str) -> dict[str, Any]:
-    text = (EVENTS / name).read_text()
-    for placeholder, value in replacements.items():
-        text = text.replace(placeholder, value)
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-def invoke(gateway: LocalGateway, logical_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-    assert gateway.stack is not None
-    response = boto3.client("lambda").invoke(
-        FunctionName=gateway.stack.functions[logical_id], Payload=json.dumps(payload).encode()
-    )
-    body: dict[str, Any] = json.loads(response["Payload"].read())
-    assert "FunctionError" not in response, body
-    return body
 
 
 def finished_job(gateway: LocalGateway, tmp_path: Path, key: str, count: int = 7) -> tuple[str, str]:
