@@ -16,6 +16,10 @@ from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import read_jsonl, write_jsonl
 
 ITEMS = 20  # two chunks of ten
+# Bedrock runs Claude models only; the emulator answers any model name for the others.
+MODELS = {"bedrock": "anthropic.claude-3-5-haiku-20241022-v1:0"}
+# How a permanent per-request 400 reads: Bedrock's error records carry a status and a message.
+PERMANENT_ERROR = {"bedrock": "HTTP 400: "}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,8 @@ def run(gateway: LocalGateway, tmp_path: Path, scenario: str, provider: str = "o
         {"custom_id": f"{scenario}-{n:02d}", "user_message": f"{scenario} question {n}"} for n in range(ITEMS)
     ]
     source = write_jsonl(tmp_path / f"{scenario}-{provider}.jsonl", items)
-    job_id = gateway.submit_file(source, JobSpec(provider=provider, model="gpt-4o-mini"))  # type: ignore[arg-type]
+    model = MODELS.get(provider, "gpt-4o-mini")
+    job_id = gateway.submit_file(source, JobSpec(provider=provider, model=model))  # type: ignore[arg-type]
     job = gateway.wait(job_id, timeout_s=300)
     outcome = Outcome(
         job,
@@ -60,7 +65,7 @@ def errors(outcome: Outcome) -> dict[str, str]:
     return {r["custom_id"]: r["error"] for r in outcome.results if r["error"]}
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("provider", ["openai", "azure-openai", "anthropic", "bedrock"])
 def test_item_errors_retry_the_transient_ones_and_keep_the_permanent_ones(
     gateway: LocalGateway, tmp_path: Path, provider: str
 ) -> None:
@@ -71,12 +76,13 @@ def test_item_errors_retry_the_transient_ones_and_keep_the_permanent_ones(
     assert outcome.summary["counts"]["errored"] == 2  # position 3 of each batch: a permanent 400
     permanent = errors(outcome)
     assert set(permanent) == {"item-errors-03", "item-errors-13"}
-    assert all("invalid_request_error" in text for text in permanent.values())
+    expected = PERMANENT_ERROR.get(provider, "invalid_request_error")
+    assert all(expected in text for text in permanent.values())
     assert outcome.summary["retry_rounds"] == [{"round": 1, "retried": 2, "recovered": 2}]
     assert outcome.batches == 4  # two chunks, each with one follow-up round
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("provider", ["openai", "azure-openai", "anthropic", "bedrock"])
 def test_an_expired_batch_keeps_what_finished_and_a_follow_up_round_recovers_the_rest(
     gateway: LocalGateway, tmp_path: Path, provider: str
 ) -> None:
@@ -88,7 +94,7 @@ def test_an_expired_batch_keeps_what_finished_and_a_follow_up_round_recovers_the
     assert outcome.batches == 4
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("provider", ["openai", "azure-openai", "anthropic", "bedrock"])
 def test_a_batch_that_always_fails_is_retried_then_every_item_says_why(
     gateway: LocalGateway, tmp_path: Path, provider: str
 ) -> None:
@@ -99,11 +105,12 @@ def test_a_batch_that_always_fails_is_retried_then_every_item_says_why(
     assert all("Enqueued token limit reached" in text for text in errors(outcome).values())
     assert outcome.job.reason is not None
     assert outcome.job.reason.startswith("2 provider batch(es) failed")
-    # OpenAI creates a batch that then fails (3 attempts x 2 chunks); Anthropic refuses the create.
-    assert outcome.batches == (6 if provider == "openai" else 0)
+    # OpenAI, Azure and Bedrock create a batch that then fails (3 attempts x 2 chunks); Anthropic
+    # refuses the create.
+    assert outcome.batches == (0 if provider == "anthropic" else 6)
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "bedrock"])
 def test_a_batch_that_fails_once_succeeds_when_resubmitted(
     gateway: LocalGateway, tmp_path: Path, provider: str
 ) -> None:
@@ -111,11 +118,11 @@ def test_a_batch_that_fails_once_succeeds_when_resubmitted(
 
     assert outcome.job.status.value == "completed"
     assert outcome.summary["counts"]["succeeded"] == ITEMS
-    assert outcome.batches == (4 if provider == "openai" else 2)
+    assert outcome.batches == (2 if provider == "anthropic" else 4)
 
 
 @pytest.mark.parametrize("scenario", ["throttle", "flaky-download", "slow"])
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "bedrock"])
 def test_transport_faults_and_slow_batches_still_end_with_every_answer_once(
     gateway: LocalGateway, tmp_path: Path, scenario: str, provider: str
 ) -> None:
@@ -134,15 +141,14 @@ def wait_until(condition: Any, timeout_s: float = 60) -> None:
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "bedrock"])
 def test_cancelling_a_job_collects_what_finished_and_accounts_for_every_line(
     gateway: LocalGateway, tmp_path: Path, provider: str
 ) -> None:
     gateway.emulator.scenario = "slow"
     items = [{"custom_id": f"c{n:02d}", "user_message": f"question {n}"} for n in range(ITEMS)]
-    job_id = gateway.submit_file(
-        write_jsonl(tmp_path / "cancel.jsonl", items), JobSpec(provider=provider, model="m")
-    )  # type: ignore[arg-type]
+    spec = JobSpec(provider=provider, model=MODELS.get(provider, "m"))  # type: ignore[arg-type]
+    job_id = gateway.submit_file(write_jsonl(tmp_path / "cancel.jsonl", items), spec)
     wait_until(lambda: len([c for c in gateway.progress(job_id).chunks if c.get("provider_batch_id")]) == 2)
 
     cancelling = gateway.cancel(job_id)

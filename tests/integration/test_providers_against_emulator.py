@@ -1,4 +1,4 @@
-"""submit -> poll -> iter_results -> cancel for both providers, through the real SDKs, against the emulator.
+"""submit -> poll -> iter_results -> cancel for every SDK-backed provider, through the real SDKs, against the emulator.
 
 Run with ``PYTHONPATH=src:layers/batch_gateway``.
 """
@@ -20,7 +20,10 @@ emulator = pytest.importorskip("batch_gateway_local.emulator")
 SPECS = {
     "openai": JobSpec(provider="openai", model="gpt-4o-mini", system_prompt="Answer briefly."),
     "anthropic": JobSpec(provider="anthropic", model="claude-haiku-4-5", system_prompt="Answer briefly."),
+    # Azure: the model is the user's deployment name
+    "azure-openai": JobSpec(provider="azure-openai", model="my-batch-deployment", system_prompt="Be brief."),
 }
+SDK_PROVIDERS = list(SPECS)
 POLLS_TO_COMPLETE = 2
 
 
@@ -30,9 +33,16 @@ def emu() -> Iterator[emulator.EmulatorServer]:
         yield server
 
 
+def base_url_of(name: str, emu: emulator.EmulatorServer) -> str:
+    return {
+        "openai": emu.openai_base_url,
+        "anthropic": emu.anthropic_base_url,
+        "azure-openai": emu.azure_openai_endpoint,
+    }[name]
+
+
 def provider_for(name: str, emu: emulator.EmulatorServer) -> BatchProvider:
-    base_url = emu.openai_base_url if name == "openai" else emu.anthropic_base_url
-    return get_provider(name, api_key="test-key", base_url=base_url, max_retries=1)
+    return get_provider(name, api_key="test-key", base_url=base_url_of(name, emu), max_retries=1)
 
 
 def write_chunk(
@@ -63,6 +73,7 @@ TOOLS = {
     ],
     "anthropic": [{"name": "get_weather", "input_schema": WEATHER_SCHEMA}],
 }
+TOOLS["azure-openai"] = TOOLS["openai"]
 
 
 def items_for(name: str) -> list[BatchItem]:
@@ -78,7 +89,7 @@ def items_for(name: str) -> list[BatchItem]:
     ]
 
 
-@pytest.mark.parametrize("name", ["openai", "anthropic"])
+@pytest.mark.parametrize("name", SDK_PROVIDERS)
 def test_submit_poll_collect(name: str, emu: emulator.EmulatorServer, tmp_path: Path) -> None:
     provider = provider_for(name, emu)
     spec = SPECS[name]
@@ -116,7 +127,7 @@ def test_submit_poll_collect(name: str, emu: emulator.EmulatorServer, tmp_path: 
     assert "{'" not in bad.error
 
 
-@pytest.mark.parametrize("name", ["openai", "anthropic"])
+@pytest.mark.parametrize("name", SDK_PROVIDERS)
 def test_cancel(name: str, emu: emulator.EmulatorServer, tmp_path: Path) -> None:
     provider = provider_for(name, emu)
     spec = SPECS[name]
@@ -130,20 +141,25 @@ def test_cancel(name: str, emu: emulator.EmulatorServer, tmp_path: Path) -> None
     assert all(r.outcome in ("succeeded", "cancelled") for r in results)
 
 
-@pytest.mark.parametrize("name", ["openai", "anthropic"])
+@pytest.mark.parametrize("name", SDK_PROVIDERS)
 def test_unknown_batch_is_a_readable_provider_error(name: str, emu: emulator.EmulatorServer) -> None:
     provider = provider_for(name, emu)
     with pytest.raises(ProviderError) as caught:
         provider.poll("batch_missing")
     message = str(caught.value)
-    assert message.startswith(("OpenAI rejected the status request", "Anthropic rejected the status request"))
+    assert message.startswith(
+        (
+            "OpenAI rejected the status request",
+            "Anthropic rejected the status request",
+            "Azure OpenAI rejected the status request",
+        )
+    )
     assert message.endswith("(HTTP 404)")
     assert "{'" not in message
 
 
-@pytest.mark.parametrize("name", ["openai", "anthropic"])
+@pytest.mark.parametrize("name", SDK_PROVIDERS)
 def test_missing_key_is_a_readable_provider_error(name: str, emu: emulator.EmulatorServer) -> None:
-    base_url = emu.openai_base_url if name == "openai" else emu.anthropic_base_url
-    provider = get_provider(name, api_key="", base_url=base_url, max_retries=0)
+    provider = get_provider(name, api_key="", base_url=base_url_of(name, emu), max_retries=0)
     with pytest.raises(ProviderError, match="API key configured"):
         provider.poll("batch_1")

@@ -22,6 +22,9 @@ from batch_gateway.providers.requests import (
 
 OPENAI = JobSpec(provider="openai", model="gpt-4o-mini", system_prompt="Be brief.")
 ANTHROPIC = JobSpec(provider="anthropic", model="claude-haiku-4-5", system_prompt="Be brief.")
+BEDROCK = JobSpec(
+    provider="bedrock", model="anthropic.claude-haiku-4-5-20251001-v1:0", system_prompt="Be brief."
+)
 
 
 def item(**fields: object) -> BatchItem:
@@ -166,15 +169,15 @@ def test_builders_and_providers_share_limits_and_lines() -> None:
         builder = request_builder_for(name)
         assert provider.name == builder.name == name
         assert provider.limits == builder.limits
-        spec = OPENAI if name == "openai" else ANTHROPIC
+        spec = {"openai": OPENAI, "bedrock": BEDROCK}.get(name, ANTHROPIC)
         assert provider.build_request("q1", item(), spec) == builder.build_request("q1", item(), spec)
 
 
 def test_unknown_provider_is_a_readable_error() -> None:
     with pytest.raises(ValueError, match="expected one of: openai, anthropic"):
-        get_provider("bedrock", "key")
+        get_provider("mistral", "key")
     with pytest.raises(ValueError, match="unknown provider"):
-        request_builder_for("bedrock")
+        request_builder_for("mistral")
 
 
 def test_importing_providers_and_building_lines_imports_no_sdk() -> None:

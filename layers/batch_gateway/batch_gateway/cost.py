@@ -14,6 +14,10 @@ from typing import Any
 from batch_gateway.models import JobCost
 
 PER_TOKENS = 1_000_000
+# Azure OpenAI global batch bills the OpenAI batch prices per model, but its jobs name a deployment,
+# which is the user's own word: it is priced only when it is exactly a listed model name (a
+# deployment called "gpt-4o-mini"), never by prefix, so an unknown deployment stays unpriced.
+PRICED_AS: dict[str, str] = {"azure-openai": "openai"}
 
 
 @lru_cache(maxsize=1)
@@ -24,9 +28,11 @@ def price_table() -> dict[str, Any]:
 
 def model_prices(provider: str, model: str) -> dict[str, float] | None:
     """The prices of ``model``: an exact entry, or the longest entry the model name starts with."""
-    models: dict[str, dict[str, float]] = price_table()["models"].get(provider, {})
+    models: dict[str, dict[str, float]] = price_table()["models"].get(PRICED_AS.get(provider, provider), {})
     if model in models:
         return models[model]
+    if provider in PRICED_AS:
+        return None
     matches = [name for name in models if model.startswith(name + "-")]
     return models[max(matches, key=len)] if matches else None
 
@@ -35,7 +41,7 @@ def usage_cost(provider: str, prices: dict[str, float], usage: dict[str, int]) -
     """USD for one usage dict in the gateway's normalised form (see providers.parsing)."""
     prompt = usage.get("prompt_tokens", 0)
     output = usage.get("completion_tokens", 0) * prices["output"]
-    if provider == "anthropic":
+    if provider in ("anthropic", "bedrock"):  # Bedrock answers with Claude's own usage fields
         # prompt_tokens includes cache writes and reads, which are billed at their own prices.
         written = usage.get("cache_creation_input_tokens", 0)
         read = usage.get("cache_read_input_tokens", 0)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Provider = Literal["openai", "anthropic"]
+Provider = Literal["openai", "anthropic", "bedrock"]
 
 JSON_TYPE = "application/json"
 
@@ -75,6 +75,20 @@ def anthropic_error(
     return json_reply(body, status, {"request-id": rid, **(headers or {})})
 
 
+def bedrock_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
+    """An AWS REST-JSON error as Bedrock sends it: botocore reads the code from ``x-amzn-ErrorType``."""
+    return json_reply({"message": message}, status, {"x-amzn-ErrorType": code, **(headers or {})})
+
+
+_BEDROCK_CODES = {
+    400: "ValidationException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    409: "ConflictException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+}
+
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -98,6 +112,8 @@ def error_reply(
     headers: dict[str, str] | None = None,
 ) -> Reply:
     """A provider-shaped error reply (for scenarios that inject faults)."""
+    if provider == "bedrock":
+        return bedrock_error(status, _BEDROCK_CODES.get(status, "InternalServerException"), message, headers)
     if provider == "anthropic":
         return anthropic_error(
             status, message, type_=_ANTHROPIC_TYPES.get(status, "api_error"), headers=headers

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
-from .protocol import Provider, Reply, Request, anthropic_error, openai_error
+from .protocol import Provider, Reply, Request, anthropic_error, error_reply, openai_error
 
 
 class PollAction(Enum):
@@ -240,11 +240,11 @@ THROTTLED_CALLS = 3
 STALLED_POLLS = 6
 """`slow`: retrieves a batch stays in progress before advancing normally."""
 
-_OPENAI_CALLS = (
-    ("POST", re.compile(r"/v1/files"), "upload"),
-    ("POST", re.compile(r"/v1/batches"), "create"),
-    ("GET", re.compile(r"/v1/batches/[^/]+"), "retrieve"),
-    ("GET", re.compile(r"/v1/files/[^/]+/content"), "download"),
+_OPENAI_CALLS = (  # OpenAI's routes (/v1/...) and Azure OpenAI's (/openai/...)
+    ("POST", re.compile(r"/(?:v1|openai)/files"), "upload"),
+    ("POST", re.compile(r"/(?:v1|openai)/batches"), "create"),
+    ("GET", re.compile(r"/(?:v1|openai)/batches/[^/]+"), "retrieve"),
+    ("GET", re.compile(r"/(?:v1|openai)/files/[^/]+/content"), "download"),
 )
 _ANTHROPIC_CALLS = (
     ("POST", re.compile(r"/v1/messages/batches"), "create"),
@@ -252,10 +252,16 @@ _ANTHROPIC_CALLS = (
     ("GET", re.compile(r"/v1/messages/batches/[^/]+/results"), "download"),
 )
 
+# Bedrock's downloads are S3 reads (not served here): only creates and retrieves are throttled.
+_BEDROCK_CALLS = (
+    ("POST", re.compile(r"/model-invocation-job"), "create"),
+    ("GET", re.compile(r"/model-invocation-job/[^/]+"), "retrieve"),
+)
+
 
 def call_kind(request: Request) -> str | None:
     """The kind of call `throttle` counts: upload, create, retrieve, download; None for others."""
-    calls = _ANTHROPIC_CALLS if request.provider == "anthropic" else _OPENAI_CALLS
+    calls = {"anthropic": _ANTHROPIC_CALLS, "bedrock": _BEDROCK_CALLS}.get(request.provider, _OPENAI_CALLS)
     for method, pattern, kind in calls:
         if request.method == method and pattern.fullmatch(request.path):
             return kind
@@ -265,6 +271,8 @@ def call_kind(request: Request) -> str | None:
 def rate_limit_reply(provider: Provider) -> Reply:
     """The provider's 429 answer, asking SDKs to retry after 10 ms."""
     headers = {"retry-after-ms": "10", "retry-after": "0"}
+    if provider == "bedrock":
+        return error_reply(provider, 429, "Too many requests, please wait before trying again (emulated).")
     if provider == "anthropic":
         return anthropic_error(
             429,

@@ -83,7 +83,7 @@ class OpenAIBatch:
     completion_window: str
     metadata: dict[str, str] | None
     created_at: int
-    expires_at: int
+    expires_at: int | None
     scenario: Scenario
     polls_needed: int
     items: list[OpenAIItem] = field(default_factory=list)
@@ -143,8 +143,9 @@ class Store:
         self._counter = 0
         self.files: dict[str, StoredFile] = {}
         self.openai_batches: dict[str, OpenAIBatch] = {}
+        self.azure_openai_batches: dict[str, OpenAIBatch] = {}
         self.anthropic_batches: dict[str, AnthropicBatch] = {}
-        self.batches_created: dict[str, int] = {"openai": 0, "anthropic": 0}
+        self.batches_created: dict[str, int] = {"openai": 0, "anthropic": 0, "azure-openai": 0}
         self.files_uploaded = 0
         self.base_url = ""
         self.scenario_memories: dict[str, ScenarioMemory] = {}

@@ -21,12 +21,7 @@ from batch_gateway.providers.base import (
     SubmittedBatch,
     readable_sdk_errors,
 )
-from batch_gateway.providers.parsing import (
-    anthropic_progress,
-    decode_result_line,
-    parse_anthropic_line,
-)
-from batch_gateway.providers.streaming import resumable_lines
+from batch_gateway.providers.parsing import anthropic_progress, parse_anthropic_line
 
 if TYPE_CHECKING:
     from anthropic import Anthropic
@@ -89,24 +84,12 @@ class AnthropicBatchProvider(SdkBatchProvider["Anthropic"]):
 
     def iter_results(self, provider_batch_id: str) -> Iterator[ProviderResult]:
         """Stream the results file line by line (resumable), as the provider sends it."""
-        import anthropic
-        import httpx2
-
-        source = f"Anthropic results of batch {provider_batch_id}"
-
-        def open_lines() -> AbstractContextManager[Iterable[str]]:
-            return self._result_lines(provider_batch_id)
-
-        lines = resumable_lines(
-            open_lines,
-            what=source,
-            retryable=(httpx2.TransportError, anthropic.APIConnectionError),
-            attempts=self._max_retries + 1,
-            sleep=self._sleep,
+        return self._stream_results(
+            lambda: self._result_lines(provider_batch_id),
+            parse_anthropic_line,
+            source=f"Anthropic results of batch {provider_batch_id}",
+            subject=f"the results download of batch {provider_batch_id}",
         )
-        with self._errors(f"the results download of batch {provider_batch_id}"):
-            for number, text in lines:
-                yield parse_anthropic_line(decode_result_line(text, source=source, number=number))
 
     # -------------------------------------------------------------------------------------- helpers
 
@@ -119,6 +102,11 @@ class AnthropicBatchProvider(SdkBatchProvider["Anthropic"]):
 
     def _progress(self, batch: MessageBatch) -> BatchProgress:
         return anthropic_progress(batch.to_dict(mode="json"))
+
+    def _connection_error(self) -> type[Exception]:
+        import anthropic
+
+        return anthropic.APIConnectionError
 
     def _errors(self, subject: str) -> AbstractContextManager[None]:
         import anthropic

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -125,6 +125,44 @@ class SdkBatchProvider(Generic[ClientT]):
 
     def _new_client(self) -> ClientT:
         raise NotImplementedError
+
+    def _errors(self, subject: str) -> AbstractContextManager[None]:
+        """SDK exceptions raised inside become readable ProviderErrors about ``subject``."""
+        raise NotImplementedError
+
+    def _connection_error(self) -> type[Exception]:
+        """The SDK's exception for a connection that failed or broke."""
+        raise NotImplementedError
+
+    def _stream_results(
+        self,
+        open_lines: Callable[[], AbstractContextManager[Iterable[str]]],
+        parse: Callable[[dict[str, Any]], ProviderResult],
+        *,
+        source: str,
+        subject: str,
+    ) -> Iterator[ProviderResult]:
+        """Every line of a JSONL result download, parsed, in the provider's order.
+
+        A broken connection reopens the download and skips the lines already yielded (see
+        ``streaming.resumable_lines``), so no result is lost or duplicated; ``source`` names the
+        download in messages about bad lines, ``subject`` in SDK errors.
+        """
+        import httpx2
+
+        from batch_gateway.providers.parsing import decode_result_line  # parsing imports this module
+        from batch_gateway.providers.streaming import resumable_lines  # so does streaming
+
+        lines = resumable_lines(
+            open_lines,
+            what=source,
+            retryable=(httpx2.TransportError, self._connection_error()),
+            attempts=self._max_retries + 1,
+            sleep=self._sleep,
+        )
+        with self._errors(subject):
+            for number, text in lines:
+                yield parse(decode_result_line(text, source=source, number=number))
 
     @property
     def client(self) -> ClientT:

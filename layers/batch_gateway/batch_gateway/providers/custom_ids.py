@@ -28,3 +28,17 @@ def provider_custom_id(custom_id: str, line: int) -> str:
     if line < 1:
         raise ValueError(f"line must be a 1-based line number, got {line}")
     return f"{RESERVED_PREFIX}{line}"
+
+
+BEDROCK_RECORD_ID_DIGITS = 10
+
+
+def bedrock_record_id(custom_id: str, line: int) -> str:
+    """The ``recordId`` of a Bedrock batch record: ``R`` and the 1-based line number in 10 digits.
+
+    AWS documents recordId as an 11-character alphanumeric string, so user ids (any length, any
+    character) are never sent; line numbers are unique within a file and the index maps them back.
+    """
+    if not 1 <= line < 10**BEDROCK_RECORD_ID_DIGITS:
+        raise ValueError(f"line must be a 1-based line number below 10**10, got {line}")
+    return f"R{line:0{BEDROCK_RECORD_ID_DIGITS}d}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from batch_gateway.models import JobSpec
 from batch_gateway.providers.base import (
@@ -20,13 +20,8 @@ from batch_gateway.providers.base import (
     SubmittedBatch,
     readable_sdk_errors,
 )
-from batch_gateway.providers.parsing import (
-    decode_result_line,
-    openai_progress,
-    parse_openai_line,
-)
+from batch_gateway.providers.parsing import openai_progress, parse_openai_line
 from batch_gateway.providers.requests import OPENAI_ENDPOINT
-from batch_gateway.providers.streaming import resumable_lines
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -54,6 +49,8 @@ def trim_metadata(metadata: dict[str, str]) -> dict[str, str]:
 class OpenAIBatchProvider(SdkBatchProvider["OpenAI"]):
     name = "openai"
     label = "OpenAI"
+    # The ``endpoint`` of batches.create; it must equal the ``url`` of every request line.
+    endpoint: str = OPENAI_ENDPOINT
 
     def _new_client(self) -> OpenAI:
         import openai
@@ -70,7 +67,8 @@ class OpenAIBatchProvider(SdkBatchProvider["OpenAI"]):
             with self._errors("the batch"):
                 batch = self.client.batches.create(
                     input_file_id=uploaded.id,
-                    endpoint=OPENAI_ENDPOINT,
+                    # The SDK types the OpenAI routes only; Azure's "/chat/completions" passes as is.
+                    endpoint=cast(Any, self.endpoint),
                     completion_window="24h",
                     metadata=trim_metadata(metadata),
                 )
@@ -109,7 +107,7 @@ class OpenAIBatchProvider(SdkBatchProvider["OpenAI"]):
         progress = self.poll(provider_batch_id)
         if not progress.status.is_terminal:
             raise ProviderError(
-                f"OpenAI batch {provider_batch_id} is still {progress.provider_status}; "
+                f"{self.label} batch {provider_batch_id} is still {progress.provider_status}; "
                 "its results can be read once it has ended"
             )
         raw = progress.raw if isinstance(progress.raw, dict) else {}
@@ -117,27 +115,19 @@ class OpenAIBatchProvider(SdkBatchProvider["OpenAI"]):
             file_id = raw.get(f"{kind}_file_id")
             if not isinstance(file_id, str) or not file_id:
                 continue  # null or "" when no request ended that way
-            yield from self._iter_file(file_id, f"OpenAI {kind} file {file_id} of batch {provider_batch_id}")
+            yield from self._iter_file(
+                file_id, f"{self.label} {kind} file {file_id} of batch {provider_batch_id}"
+            )
 
     # -------------------------------------------------------------------------------------- helpers
 
     def _iter_file(self, file_id: str, source: str) -> Iterator[ProviderResult]:
-        import httpx2
-        import openai
-
-        def open_lines() -> AbstractContextManager[Iterable[str]]:
-            return self._file_lines(file_id)
-
-        lines = resumable_lines(
-            open_lines,
-            what=source,
-            retryable=(httpx2.TransportError, openai.APIConnectionError),
-            attempts=self._max_retries + 1,
-            sleep=self._sleep,
+        return self._stream_results(
+            lambda: self._file_lines(file_id),
+            parse_openai_line,
+            source=source,
+            subject=f"the download of {source}",
         )
-        with self._errors(f"the download of {source}"):
-            for number, text in lines:
-                yield parse_openai_line(decode_result_line(text, source=source, number=number))
 
     @contextmanager
     def _file_lines(self, file_id: str) -> Iterator[Iterable[str]]:
@@ -145,7 +135,7 @@ class OpenAIBatchProvider(SdkBatchProvider["OpenAI"]):
             yield response.iter_lines()
 
     def _progress(self, batch: Batch) -> BatchProgress:
-        return openai_progress(batch.to_dict(mode="json"))
+        return openai_progress(batch.to_dict(mode="json"), self.label)
 
     def _delete_file_quietly(self, file_id: str) -> None:
         import openai
@@ -154,9 +144,14 @@ class OpenAIBatchProvider(SdkBatchProvider["OpenAI"]):
         with suppress(openai.OpenAIError):
             self.client.files.delete(file_id)
 
+    def _connection_error(self) -> type[Exception]:
+        import openai
+
+        return openai.APIConnectionError
+
     def _errors(self, subject: str) -> AbstractContextManager[None]:
         import openai
 
         return readable_sdk_errors(
-            "OpenAI", subject, openai.APIStatusError, openai.APIConnectionError, openai.OpenAIError
+            self.label, subject, openai.APIStatusError, openai.APIConnectionError, openai.OpenAIError
         )

@@ -269,11 +269,12 @@ _OPENAI_STATUS = {
 MAX_REPORTED_ERRORS = 20
 
 
-def openai_batch_errors(batch: dict[str, Any]) -> str:
-    """Readable summary of ``batch.errors.data`` (line numbers, messages, codes)."""
+def openai_batch_errors(batch: dict[str, Any], label: str = "OpenAI") -> str:
+    """Readable summary of ``batch.errors.data`` (line numbers, messages, codes); ``label`` names the
+    provider as users know it (Azure OpenAI speaks the same API)."""
     data = [_dict(entry) for entry in _list(_dict(batch.get("errors")).get("data"))]
     if not data:
-        return "OpenAI failed the batch without giving a reason"
+        return f"{label} failed the batch without giving a reason"
     parts = []
     for entry in data[:MAX_REPORTED_ERRORS]:
         line = _int(entry.get("line"))
@@ -283,10 +284,10 @@ def openai_batch_errors(batch: dict[str, Any]) -> str:
         parts.append(f"{text} ({tags})" if tags else text)
     if len(data) > MAX_REPORTED_ERRORS:
         parts.append(f"and {len(data) - MAX_REPORTED_ERRORS} more")
-    return "OpenAI failed the batch: " + "; ".join(parts)
+    return f"{label} failed the batch: " + "; ".join(parts)
 
 
-def openai_progress(batch: dict[str, Any]) -> BatchProgress:
+def openai_progress(batch: dict[str, Any], label: str = "OpenAI") -> BatchProgress:
     """BatchProgress of an OpenAI ``batch`` object (JSON form)."""
     provider_status = _str(batch.get("status")) or "unknown"
     # An unknown (new) state is treated as still running: polling goes on rather than guessing an end.
@@ -296,7 +297,7 @@ def openai_progress(batch: dict[str, Any]) -> BatchProgress:
         for key, value in ((k, _int(v)) for k, v in _dict(batch.get("request_counts")).items())
         if value is not None
     }
-    message = openai_batch_errors(batch) if status is BatchStatus.FAILED else None
+    message = openai_batch_errors(batch, label) if status is BatchStatus.FAILED else None
     return BatchProgress(
         status=status, provider_status=provider_status, request_counts=counts, message=message, raw=batch
     )

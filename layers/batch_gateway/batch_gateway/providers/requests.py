@@ -30,10 +30,18 @@ from batch_gateway.providers import custom_ids
 from batch_gateway.providers.base import ProviderLimits
 
 OPENAI_ENDPOINT: Final = "/v1/chat/completions"
+# Azure OpenAI batch lines and batches name the route without the /v1 prefix; ``model`` is the
+# deployment name.
+AZURE_OPENAI_ENDPOINT: Final = "/chat/completions"
 
 # Per-batch limits (DESIGN.md section 3).
 OPENAI_LIMITS = ProviderLimits(max_requests=50_000, max_bytes=200 * 1024 * 1024)
 ANTHROPIC_LIMITS = ProviderLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024)
+AZURE_OPENAI_LIMITS = ProviderLimits(max_requests=100_000, max_bytes=200 * 1024 * 1024)
+# Bedrock batch inference quotas (defaults): 50,000 records per job, 1 GB per input file.
+BEDROCK_LIMITS = ProviderLimits(max_requests=50_000, max_bytes=1024 * 1024 * 1024)
+# Bedrock's InvokeModel body for Anthropic Claude names its API version instead of the model.
+BEDROCK_ANTHROPIC_VERSION: Final = "bedrock-2023-05-31"
 
 # Keys of the request body that only the gateway sets: the conversation, streaming (batches cannot
 # stream) and the id mapping. ``model`` is not among them: see request_model.
@@ -98,6 +106,13 @@ def build_openai_request(provider_custom_id: str, item: BatchItem, spec: JobSpec
     return {"custom_id": provider_custom_id, "method": "POST", "url": OPENAI_ENDPOINT, "body": body}
 
 
+def build_azure_openai_request(provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
+    """One line of an Azure OpenAI batch input file: the OpenAI line, routed as Azure names it."""
+    request = build_openai_request(provider_custom_id, item, spec)
+    request["url"] = AZURE_OPENAI_ENDPOINT
+    return request
+
+
 def _thinking_enabled(extra: dict[str, Any]) -> bool:
     thinking = extra.get("thinking")
     return isinstance(thinking, dict) and thinking.get("type", "enabled") != "disabled"
@@ -120,6 +135,27 @@ def build_anthropic_request(provider_custom_id: str, item: BatchItem, spec: JobS
     return {"custom_id": provider_custom_id, "params": params}
 
 
+def is_bedrock_claude(model: str) -> bool:
+    """True for a Claude model id, inference profile or ARN on Bedrock (the family we build bodies for)."""
+    return "anthropic.claude" in model
+
+
+def build_bedrock_request(record_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
+    """One ``{recordId, modelInput}`` record of a Bedrock batch inference input file (Claude, InvokeModel).
+
+    ``modelInput`` is the Messages body Bedrock's InvokeModel takes for Claude: the Anthropic params
+    without ``model`` (the job names the model) and with Bedrock's ``anthropic_version``.
+    """
+    params = build_anthropic_request(record_id, item, spec)["params"]
+    model = params.pop("model")
+    if not is_bedrock_claude(model):
+        raise ValueError(
+            f"model {model!r} is not an Anthropic Claude model on Bedrock: the bedrock provider builds "
+            "Claude request bodies only; use a model id such as anthropic.claude-3-5-haiku-20241022-v1:0"
+        )
+    return {"recordId": record_id, "modelInput": {"anthropic_version": BEDROCK_ANTHROPIC_VERSION, **params}}
+
+
 def encode_request_line(request: dict[str, Any]) -> bytes:
     """Compact, deterministic JSONL line (with the trailing newline), UTF-8."""
     text = json.dumps(request, ensure_ascii=False, separators=(",", ":"))
@@ -135,13 +171,23 @@ BuildFunction = Callable[[str, BatchItem, JobSpec], dict[str, Any]]
 class RequestBuilder:
     """The SDK-free part of a provider: its name, limits, id rule and request lines."""
 
-    def __init__(self, name: str, limits: ProviderLimits, build: BuildFunction) -> None:
+    def __init__(
+        self,
+        name: str,
+        limits: ProviderLimits,
+        build: BuildFunction,
+        id_rule: Callable[[str, int], str] = custom_ids.provider_custom_id,
+    ) -> None:
         self.name = name
         self.limits = limits
         self._build = build
+        self._id_rule = id_rule
+        # Intake sends a safe user id unchanged without asking the rule (its fast path) only when the
+        # rule is the shared one; a provider with its own id rule always goes through it.
+        self.keeps_safe_ids = id_rule is custom_ids.provider_custom_id
 
     def provider_custom_id(self, custom_id: str, line: int) -> str:
-        return custom_ids.provider_custom_id(custom_id, line)
+        return self._id_rule(custom_id, line)
 
     def build_request(self, provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
         """The request line; ValueError (readable) when ``item.extra`` sets a gateway-owned key."""
@@ -151,11 +197,13 @@ class RequestBuilder:
 _BUILDERS = {
     "openai": RequestBuilder("openai", OPENAI_LIMITS, build_openai_request),
     "anthropic": RequestBuilder("anthropic", ANTHROPIC_LIMITS, build_anthropic_request),
+    "azure-openai": RequestBuilder("azure-openai", AZURE_OPENAI_LIMITS, build_azure_openai_request),
+    "bedrock": RequestBuilder("bedrock", BEDROCK_LIMITS, build_bedrock_request, custom_ids.bedrock_record_id),
 }
 
 
 def request_builder_for(provider: str) -> RequestBuilder:
-    """The RequestBuilder of ``provider`` ("openai" or "anthropic"); ValueError for any other name."""
+    """The RequestBuilder of ``provider`` (one of PROVIDER_NAMES); ValueError for any other name."""
     try:
         return _BUILDERS[provider]
     except KeyError:

@@ -1,0 +1,383 @@
+"""Amazon Bedrock batch inference control plane (model invocation jobs), reached through boto3.
+
+The routes are the REST-JSON ones boto3's ``bedrock`` client calls with ``endpoint_url`` pointed
+here: CreateModelInvocationJob, GetModelInvocationJob, StopModelInvocationJob and
+ListModelInvocationJobs. Like the real service, a job reads its ``{recordId, modelInput}`` records
+from S3 and writes ``<output uri>/<job id>/<input file name>.out`` and ``manifest.json.out`` to S3,
+through an ordinary boto3 S3 client: offline that is moto's in-process S3 (the emulator runs in the
+same process as the offline stack), standalone whatever ``AWS_ENDPOINT_URL_S3`` points at.
+
+Jobs advance one step per GetModelInvocationJob (never by wall time): Submitted, then InProgress,
+then Completed (PartiallyCompleted when a record failed) after ``polls_to_complete`` polls. The
+server's scenarios apply as for the other providers (``fail``: Failed while validating, with the
+scenario's message; ``expire``: Expired with the first half of the records processed;
+``item-errors``: per-record ``error`` lines; ``slow``, ``throttle``...). Claude answers are the same
+deterministic ones the Anthropic emulator gives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+
+from .anthropic_api import check_params, message
+from .common import choose_scenario, emission_order, guard
+from .protocol import ApiError, Reply, Request, bedrock_error, dumps, json_reply
+from .scenarios import BatchRequest, CreateContext, ItemFault, PollAction, PollContext, Scenario
+from .state import Store
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request, "re.Match[str]"], Reply]
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+SCENARIO_HEADER = "x-emulator-scenario"
+MAX_RECORDS = 50_000
+"""Bedrock's default per-job record quota."""
+PENDING = ("Submitted", "Validating", "Scheduled")
+TERMINAL = ("Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired")
+
+
+def _bad(message: str) -> Reply:
+    return bedrock_error(400, "ValidationException", message)
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _split_s3_uri(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+@dataclass
+class BedrockRecord:
+    record_id: str
+    model_input: dict[str, Any]
+    fault: ItemFault | None = None
+
+
+@dataclass
+class BedrockJob:
+    arn: str
+    name: str
+    token: str | None
+    model: str
+    role_arn: str
+    input_uri: str
+    output_uri: str
+    timeout_hours: int
+    created_at: float
+    scenario: Scenario
+    polls_needed: int
+    records: list[BedrockRecord]
+    status: str = "Submitted"
+    message: str | None = None
+    polls: int = 0
+    finished: int = 0
+    succeeded: int = 0
+    errored: int = 0
+    modified_at: float = 0.0
+    ended_at: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def job_id(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+
+class BedrockApi:
+    def __init__(self, store: Store, min_records: int = 1) -> None:
+        self.store = store
+        self.min_records = min_records
+        """The per-job minimum the emulated account has (Bedrock's default quota is 100)."""
+        self.jobs: dict[str, BedrockJob] = {}
+        self._by_token: dict[str, str] = {}
+        job = r"/model-invocation-job/(?P<job_id>[^/]+)"
+        self.routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            ("POST", re.compile(r"/model-invocation-job"), self.create_job),
+            ("GET", re.compile(r"/model-invocation-jobs"), self.list_jobs),
+            ("GET", re.compile(job), self.get_job),
+            ("POST", re.compile(job + "/stop"), self.stop_job),
+        ]
+
+    def dispatch(self, request: Request, server_scenario: Scenario) -> Reply:
+        """Route one request (Bedrock's own error shapes for unknown routes and failures)."""
+        for method, pattern, handler in self.routes:
+            match = pattern.fullmatch(request.path)
+            if match is None or method != request.method:
+                continue
+            try:
+                if "job_id" not in match.groupdict():
+                    guard(server_scenario, request, None)
+                return handler(request, match)
+            except ApiError as exc:
+                return exc.reply
+            except Exception:
+                log.exception("emulator handler failed for %s %s", request.method, request.path)
+                return bedrock_error(500, "InternalServerException", "The emulator failed (see its log).")
+        return bedrock_error(
+            404, "UnknownOperationException", f"No route for {request.method} {request.path}"
+        )
+
+    # ------------------------------------------------------------ create
+
+    def create_job(self, request: Request, _: re.Match[str]) -> Reply:
+        body = self._body(request)
+        token = body.get("clientRequestToken")
+        with self.store.lock:
+            existing = self._by_token.get(token) if isinstance(token, str) else None
+        if existing is not None:
+            return json_reply({"jobArn": existing})  # the same request again: the same job, no error
+        name, model, role = (self._required_text(body, key) for key in ("jobName", "modelId", "roleArn"))
+        input_uri = self._s3_uri(body, "inputDataConfig", "s3InputDataConfig")
+        output_uri = self._s3_uri(body, "outputDataConfig", "s3OutputDataConfig")
+        timeout = body.get("timeoutDurationInHours", 24)
+        if not isinstance(timeout, int) or not 24 <= timeout <= 168:
+            raise ApiError(_bad("timeoutDurationInHours must be between 24 and 168."))
+        with self.store.lock:
+            if any(job.name == name for job in self.jobs.values()):
+                raise ApiError(bedrock_error(409, "ConflictException", f"A job named {name} already exists."))
+        records = self._read_records(input_uri)
+        scenario = choose_scenario(self.store, request.header(SCENARIO_HEADER), _bad)
+        context = CreateContext(
+            provider="bedrock",
+            model=model,
+            requests=[BatchRequest(i, r.record_id, r.model_input) for i, r in enumerate(records)],
+        )
+        rejection = scenario.on_create(context)
+        if rejection is not None:
+            raise ApiError(rejection)
+        for batch_request, record in zip(context.requests, records, strict=True):
+            record.fault = scenario.item_fault(context, batch_request)
+        now = self.store.now()
+        job = BedrockJob(
+            arn=f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-job/{secrets.token_hex(6)}",
+            name=name,
+            token=token if isinstance(token, str) else None,
+            model=model,
+            role_arn=role,
+            input_uri=input_uri,
+            output_uri=output_uri,
+            timeout_hours=timeout,
+            created_at=now,
+            modified_at=now,
+            scenario=scenario,
+            polls_needed=max(1, scenario.polls_to_complete(self.store.config.polls_to_complete)),
+            records=records,
+        )
+        with self.store.lock:
+            self.jobs[job.job_id] = job
+            if job.token:
+                self._by_token[job.token] = job.arn
+            self.store.batches_created["bedrock"] = self.store.batches_created.get("bedrock", 0) + 1
+        return json_reply({"jobArn": job.arn})
+
+    def _body(self, request: Request) -> dict[str, Any]:
+        try:
+            body = request.json()
+        except ValueError:
+            raise ApiError(_bad("The request body is not valid JSON.")) from None
+        if not isinstance(body, dict):
+            raise ApiError(_bad("The request body must be a JSON object."))
+        return body
+
+    def _required_text(self, body: dict[str, Any], key: str) -> str:
+        value = body.get(key)
+        if not isinstance(value, str) or not value:
+            raise ApiError(
+                _bad(f"1 validation error detected: Value at '{key}' failed to satisfy constraint.")
+            )
+        return value
+
+    def _s3_uri(self, body: dict[str, Any], config: str, kind: str) -> str:
+        uri = (body.get(config) or {}).get(kind, {}).get("s3Uri")
+        if not isinstance(uri, str) or not uri.startswith("s3://"):
+            raise ApiError(_bad(f"{config}.{kind}.s3Uri must be an s3:// URI."))
+        return uri
+
+    def _read_records(self, input_uri: str) -> list[BedrockRecord]:
+        bucket, key = _split_s3_uri(input_uri)
+        try:
+            data = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:  # any S3 failure is the caller's input problem here
+            raise ApiError(_bad(f"Unable to read the input file {input_uri}: {exc}")) from None
+        records: list[BedrockRecord] = []
+        for number, line in enumerate(data.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError:
+                raise ApiError(_bad(f"Line {number} of {input_uri} is not valid JSON.")) from None
+            if not isinstance(value, dict) or not isinstance(value.get("modelInput"), dict):
+                raise ApiError(_bad(f"Line {number} of {input_uri} has no modelInput object."))
+            record_id = value.get("recordId") or f"{number:011d}"
+            records.append(BedrockRecord(record_id=str(record_id), model_input=value["modelInput"]))
+        if len(records) > MAX_RECORDS:
+            raise ApiError(_bad(f"The input has {len(records)} records; a job takes at most {MAX_RECORDS}."))
+        return records
+
+    # ------------------------------------------------------------ read, list, stop
+
+    def _job(self, job_identifier: str) -> BedrockJob:
+        job_identifier = unquote(job_identifier)  # boto3 sends a job ARN URL-encoded in the path
+        with self.store.lock:
+            job = self.jobs.get(job_identifier.rsplit("/", 1)[-1])
+        if job is None:
+            raise ApiError(
+                bedrock_error(404, "ResourceNotFoundException", f"Job {job_identifier} was not found.")
+            )
+        return job
+
+    def get_job(self, request: Request, match: re.Match[str]) -> Reply:
+        job = self._job(match["job_id"])
+        guard(job.scenario, request, job.arn)
+        with job.lock:
+            self._advance(job)
+            return json_reply(self._job_json(job))
+
+    def list_jobs(self, request: Request, _: re.Match[str]) -> Reply:
+        with self.store.lock:
+            jobs = list(reversed(self.jobs.values()))
+        summaries = []
+        for job in jobs:
+            with job.lock:
+                summaries.append(self._job_json(job))
+        return json_reply({"invocationJobSummaries": summaries})
+
+    def stop_job(self, request: Request, match: re.Match[str]) -> Reply:
+        job = self._job(match["job_id"])
+        guard(job.scenario, request, job.arn)
+        with job.lock:
+            if job.status in TERMINAL or job.status == "Stopping":
+                raise ApiError(_bad(f"Job {job.arn} is {job.status} and cannot be stopped."))
+            job.status, job.modified_at = "Stopping", self.store.now()
+        return json_reply({})
+
+    # ------------------------------------------------------------ life cycle (job.lock held)
+
+    def _advance(self, job: BedrockJob) -> None:
+        if job.status in TERMINAL:
+            return
+        job.polls += 1
+        job.modified_at = self.store.now()
+        pending = job.status in PENDING
+        context = PollContext(
+            provider="bedrock",
+            batch_id=job.arn,
+            status="validating" if pending else job.status,
+            poll=job.polls,
+            total=len(job.records),
+        )
+        action = job.scenario.on_poll(context)
+        if job.status == "Stopping":
+            self._end(job, "Stopped")
+        elif action is PollAction.HOLD:
+            job.polls -= 1
+        elif pending and len(job.records) < self.min_records:
+            self._fail(
+                job,
+                f"The job has {len(job.records)} records, fewer than the minimum of {self.min_records} "
+                f"records per batch inference job for {job.model}.",
+            )
+        elif action is PollAction.FAIL and pending:
+            self._fail(job, "; ".join(issue.message for issue in job.scenario.validation_errors()))
+        elif action is PollAction.STALL:
+            job.polls -= 1
+            job.status = "InProgress"
+        elif action is PollAction.EXPIRE:
+            self._end(job, "Expired")
+        else:
+            job.status = "InProgress"
+            job.finished = len(job.records) * min(job.polls, job.polls_needed) // job.polls_needed
+            if job.polls >= job.polls_needed:
+                job.finished = len(job.records)
+                self._end(job, None)
+
+    def _fail(self, job: BedrockJob, reason: str) -> None:
+        job.status, job.message, job.ended_at = "Failed", reason, self.store.now()
+
+    def _end(self, job: BedrockJob, status: str | None) -> None:
+        """Write the output of the records processed so far, then take the final status."""
+        outputs = [
+            self._output_line(job, job.records[index])
+            for index in emission_order(len(job.records))
+            if index < job.finished
+        ]
+        job.errored = sum(1 for output in outputs if "error" in output)
+        job.succeeded = len(outputs) - job.errored
+        lines = [dumps(output) for output in outputs]
+        bucket, prefix = _split_s3_uri(job.output_uri)
+        folder = f"{prefix.rstrip('/')}/{job.job_id}/" if prefix.strip("/") else f"{job.job_id}/"
+        input_name = job.input_uri.rstrip("/").rsplit("/", 1)[-1]
+        s3 = boto3.client("s3")
+        if lines:
+            s3.put_object(Bucket=bucket, Key=f"{folder}{input_name}.out", Body=b"\n".join(lines) + b"\n")
+        s3.put_object(Bucket=bucket, Key=f"{folder}manifest.json.out", Body=dumps(self._counts(job)))
+        job.status = status or ("PartiallyCompleted" if job.errored else "Completed")
+        job.ended_at = self.store.now()
+
+    def _output_line(self, job: BedrockJob, record: BedrockRecord) -> dict[str, Any]:
+        line: dict[str, Any] = {"recordId": record.record_id, "modelInput": record.model_input}
+        params = {**record.model_input, "model": job.model}
+        error = None
+        if record.model_input.get("anthropic_version") != "bedrock-2023-05-31":
+            error = {
+                "errorCode": 400,
+                "errorMessage": "Malformed input request: anthropic_version is required",
+            }
+        elif (problem := check_params(params)) is not None:
+            status = 500 if problem["error"]["type"] == "api_error" else 400
+            error = {"errorCode": status, "errorMessage": problem["error"]["message"]}
+        elif record.fault is not None:
+            error = {"errorCode": record.fault.status, "errorMessage": record.fault.message}
+        if error is not None:
+            line["error"] = error
+        else:
+            answer = message(params, seed=f"{job.arn}/{record.record_id}")
+            line["modelOutput"] = answer
+        return line
+
+    def _counts(self, job: BedrockJob) -> dict[str, int]:
+        return {
+            "totalRecordCount": len(job.records),
+            "processedRecordCount": job.succeeded + job.errored,
+            "successRecordCount": job.succeeded,
+            "errorRecordCount": job.errored,
+        }
+
+    def _job_json(self, job: BedrockJob) -> dict[str, Any]:
+        value: dict[str, Any] = {
+            "jobArn": job.arn,
+            "jobName": job.name,
+            "modelId": job.model,
+            "roleArn": job.role_arn,
+            "status": job.status,
+            "submitTime": _iso(job.created_at),
+            "lastModifiedTime": _iso(job.modified_at),
+            "inputDataConfig": {"s3InputDataConfig": {"s3Uri": job.input_uri, "s3InputFormat": "JSONL"}},
+            "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": job.output_uri}},
+            "timeoutDurationInHours": job.timeout_hours,
+            "jobExpirationTime": _iso(job.created_at + job.timeout_hours * 3600),
+            **self._counts(job),
+        }
+        if job.token:
+            value["clientRequestToken"] = job.token
+        if job.message:
+            value["message"] = job.message
+        if job.ended_at is not None:
+            value["endTime"] = _iso(job.ended_at)
+        return value
