@@ -48,7 +48,7 @@ def _chunk_states(definition: dict[str, Any]) -> dict[str, Any]:
 
 def _function_key(state: dict[str, Any]) -> str:
     name = str(state.get("Parameters", {}).get("FunctionName", state.get("Resource", "")))
-    for key in ("Submit", "Poll", "Collect"):
+    for key in ("Submit", "Poll", "Collect", "AwaitProvider"):
         if key in name:
             return key
     return name
@@ -59,6 +59,20 @@ def _path(data: dict[str, Any], path: str) -> Any:
     for part in path.removeprefix("$.").split("."):
         value = value[part]
     return value
+
+
+def _matches(data: dict[str, Any], rule: dict[str, Any]) -> bool:
+    """A Choice rule: BooleanEquals, StringEquals, NumericGreaterThan, and ``And``/``Or`` of those."""
+    if "And" in rule:
+        return all(_matches(data, part) for part in rule["And"])
+    if "Or" in rule:
+        return any(_matches(data, part) for part in rule["Or"])
+    value = _path(data, rule["Variable"])
+    return bool(
+        ("BooleanEquals" in rule and value is rule["BooleanEquals"])
+        or ("StringEquals" in rule and value == rule["StringEquals"])
+        or ("NumericGreaterThan" in rule and value > rule["NumericGreaterThan"])
+    )
 
 
 def simulate_chunk(definition: dict[str, Any], provider_seconds: float) -> dict[str, Any]:
@@ -78,12 +92,18 @@ def simulate_chunk(definition: dict[str, Any], provider_seconds: float) -> dict[
             key = _function_key(state)
             invocations[key] += 1
             payload = state["Parameters"]["Payload"]
+            # AwaitProvider (a callback task): with no webhook it waits until its timeout, then polls.
+            if "TimeoutSecondsPath" in state:
+                clock += float(_path(data, state["TimeoutSecondsPath"]))
+                current = state["Next"]
+                continue
             backoff = Backoff.model_validate(payload.get("backoff") or {})
             if key == "Submit":  # submit_chunk: first wait is the initial one
-                data = {"wait_seconds": backoff.initial_seconds, "terminal": False}
+                data = {"provider": "openai", "wait_seconds": backoff.initial_seconds, "terminal": False}
             elif key == "Poll":  # poll_chunk: ended yet? next wait from the backoff
                 polls.append(clock)
                 data = {
+                    "provider": "openai",
                     "terminal": clock >= provider_seconds,
                     "wait_seconds": backoff.next_wait(data["wait_seconds"]),
                 }
@@ -94,10 +114,7 @@ def simulate_chunk(definition: dict[str, Any], provider_seconds: float) -> dict[
         elif kind == "Choice":
             nxt = state.get("Default")
             for rule in state["Choices"]:
-                value = _path(data, rule["Variable"])
-                if ("BooleanEquals" in rule and value is rule["BooleanEquals"]) or (
-                    "StringEquals" in rule and value == rule["StringEquals"]
-                ):
+                if _matches(data, rule):
                     nxt = rule["Next"]
                     break
             current = nxt

@@ -87,6 +87,23 @@ class Route:
     resource: str  # e.g. /batches/{job_id}
     methods: frozenset[str]
     pattern: re.Pattern[str]
+    # Methods whose security is [] (e.g. POST /webhooks/openai: the webhook signature is the auth).
+    open_methods: frozenset[str] = frozenset()
+    # Method -> logical id of the function its integration URI names (${WebhookFunction.Arn}).
+    functions: tuple[tuple[str, str], ...] = ()
+
+    def function_for(self, method: str) -> str | None:
+        return dict(self.functions).get(method)
+
+
+_INTEGRATION_FUNCTION = re.compile(r"\$\{([A-Za-z0-9]+)\.Arn\}")
+
+
+def _integration_function(operation: Mapping[str, Any]) -> str | None:
+    uri = (operation.get("x-amazon-apigateway-integration") or {}).get("uri")
+    text = json.dumps(uri)  # a !Sub string or [string, variables]
+    found = _INTEGRATION_FUNCTION.search(text)
+    return found.group(1) if found else None
 
 
 @dataclass(frozen=True)
@@ -113,7 +130,19 @@ class ApiDefinition:
         routes = []
         for resource, operations in body.get("paths", {}).items():
             regex = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
-            routes.append(Route(resource, frozenset(m.upper() for m in operations), re.compile(f"^{regex}$")))
+            open_methods = frozenset(m.upper() for m, op in operations.items() if op.get("security") == [])
+            functions = tuple(
+                (m.upper(), name) for m, op in operations.items() if (name := _integration_function(op))
+            )
+            routes.append(
+                Route(
+                    resource,
+                    frozenset(m.upper() for m in operations),
+                    re.compile(f"^{regex}$"),
+                    open_methods,
+                    functions,
+                )
+            )
         return cls(
             stage=str(properties["StageName"]),
             routes=tuple(routes),
@@ -180,10 +209,13 @@ class LocalApiServer:
         api_key: str | None = None,
         throttle: tuple[float, int] | None = None,
         access_log: Any = None,
+        functions: Mapping[str, str] | None = None,
     ) -> None:
         if auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {AUTH_MODES}")
         self.definition, self.function_name, self.bucket = definition, function_name, bucket
+        # Logical id -> deployed function name, for routes integrated with another function than the API's.
+        self.functions = dict(functions or {})
         self.auth = auth
         self.api_key = api_key or f"local-{secrets.token_urlsafe(18)}"
         self.api_key_id = "localkey" + secrets.token_hex(4)
@@ -237,7 +269,10 @@ class LocalApiServer:
         if path is None or matched is None:
             return self._refuse("MISSING_AUTHENTICATION_TOKEN")
         header_map = {name.lower(): value for name, value in headers}
-        identity, refusal = self._authenticate(header_map, client_ip)
+        if method in matched[0].open_methods:
+            identity, refusal = self._anonymous(header_map, client_ip), None
+        else:
+            identity, refusal = self._authenticate(header_map, client_ip)
         if refusal:
             return self._refuse(refusal)
         if self.bucket_limit is not None and not self.bucket_limit.take():
@@ -248,17 +283,26 @@ class LocalApiServer:
         event = self._event(
             method, path, split.query, headers, body, route, path_parameters, identity, header_map
         )
+        logical_id = route.function_for(method)
+        function_name = (
+            self.functions.get(logical_id, self.function_name) if logical_id else self.function_name
+        )
         response = boto3.client("lambda").invoke(
-            FunctionName=self.function_name, Payload=json.dumps(event).encode()
+            FunctionName=function_name, Payload=json.dumps(event).encode()
         )
         payload = json.loads(response["Payload"].read() or b"null")
         if "FunctionError" in response or not isinstance(payload, dict) or "statusCode" not in payload:
             return self._refuse("DEFAULT_5XX")
         return self._answer(payload)
 
-    def _authenticate(self, headers: Mapping[str, str], client_ip: str) -> tuple[dict[str, Any], str | None]:
+    @staticmethod
+    def _anonymous(headers: Mapping[str, str], client_ip: str) -> dict[str, Any]:
         identity: dict[str, Any] = dict.fromkeys(IDENTITY_FIELDS)
         identity.update(sourceIp=client_ip, userAgent=headers.get("user-agent"))
+        return identity
+
+    def _authenticate(self, headers: Mapping[str, str], client_ip: str) -> tuple[dict[str, Any], str | None]:
+        identity = self._anonymous(headers, client_ip)
         if self.auth == "API_KEY":
             if not secrets.compare_digest(headers.get("x-api-key", ""), self.api_key):
                 return identity, "INVALID_API_KEY"
@@ -455,6 +499,7 @@ def api_server_for(
         api_key=api_key,
         throttle=throttle,
         access_log=access_log,
+        functions=gateway.stack.functions,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -15,8 +16,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
+from batch_gateway.models import Provider
 from batch_gateway_local.client import ApiClient, ApiConfig, ApiError, config_from_stack
 from batch_gateway_local.emulator.scenarios import scenario_names
 
@@ -53,6 +55,21 @@ def add_local_up(local: Any) -> None:
         help="throttle like the API stage, e.g. 20,40 (default: off)",
     )
     up.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="the emulated OpenAI ends batches on its own and sends signed batch.* webhooks to this "
+        f"server's /webhooks/openai; polls are then {WEBHOOK_MODE_POLL_SECONDS} s apart, so the webhook is "
+        "what finishes an OpenAI job",
+    )
+    up.add_argument(
+        "--schedule-interval",
+        type=float,
+        default=60,
+        metavar="SECONDS",
+        help="fire the stack's schedules (scheduled submissions, then the reconciler) every SECONDS "
+        "(default 60; 0 = never)",
+    )
+    up.add_argument(
         "--logs",
         type=Path,
         default=Path("local-api-logs.jsonl"),
@@ -79,7 +96,7 @@ def add_client_commands(commands: Any) -> None:
     submit = commands.add_parser("submit", parents=[common], help="submit a JSONL file (or an S3 object)")
     submit.add_argument("file", type=Path, nargs="?", help="JSONL file of BatchItems (sent inline)")
     submit.add_argument("--source", default=None, help="s3:// URI to submit instead of a local file")
-    submit.add_argument("--provider", required=True, choices=["openai", "anthropic"])
+    submit.add_argument("--provider", required=True, choices=get_args(Provider))
     submit.add_argument("--model", required=True)
     submit.add_argument("--system-prompt", default=None)
     submit.add_argument("--on-invalid", choices=["reject", "skip"], default="reject")
@@ -111,9 +128,29 @@ def add_client_commands(commands: Any) -> None:
 
 
 # ------------------------------------------------------------------ local up
+# With --webhooks: polls this far apart, so a job that finishes sooner was woken by its webhook.
+WEBHOOK_MODE_POLL_SECONDS = 60
+
+
+def _start_webhooks(gateway: Any, server: Any) -> Any:
+    """Point the emulated OpenAI's webhooks at the local API, signed with a fresh stack secret."""
+    import boto3
+
+    from batch_gateway_local.emulator.webhooks import ProviderClock, WebhookSender, new_secret
+
+    secret = new_secret()
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=gateway.outputs["WebhookSecretArn"],
+        SecretString=json.dumps({"openai_webhook_secret": secret}),
+    )
+    sender = WebhookSender(f"{server.url}/webhooks/openai", secret)
+    return ProviderClock(gateway.emulator.openai_base_url, sender).start()
+
+
 def local_up(args: argparse.Namespace) -> int:
     from batch_gateway_local.api_server import api_server_for
     from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+    from batch_gateway_local.schedules import ScheduleTimer
 
     throttle = None
     if args.throttle:
@@ -129,6 +166,11 @@ def local_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     sys.stderr.write("starting the offline stack (moto + provider emulator)...\n")
     options = LocalOptions(chunk_max_items=args.chunk_size, scenario=args.scenario, api_auth=auth)
+    if args.webhooks:
+        wait = WEBHOOK_MODE_POLL_SECONDS
+        options = dataclasses.replace(
+            options, poll_initial_wait_seconds=wait, poll_backoff_factor="1", poll_max_wait_seconds=wait
+        )
     with (
         args.logs.open("w") as logs,
         contextlib.redirect_stdout(logs),
@@ -146,10 +188,23 @@ def local_up(args: argparse.Namespace) -> int:
             )
         else:
             out.write(f"auth: API key - send 'x-api-key: {server.api_key}'\n")
+        clock = _start_webhooks(gateway, server) if args.webhooks else None
+        if clock is not None:
+            out.write(f"webhooks: the emulated OpenAI posts signed batch.* events to {clock.sender.url}\n")
+        timer = None
+        if args.schedule_interval > 0:
+            timer = ScheduleTimer(gateway, args.schedule_interval, out).start()
+            out.write(
+                f"schedules: scheduled submissions, then the reconciler, every {args.schedule_interval:g} s\n"
+            )
         out.write(f"function logs: {args.logs}; Ctrl-C to stop\n")
         out.flush()
         while not stop.wait(0.5):
             pass
+        if timer is not None:
+            timer.stop()
+        if clock is not None:
+            clock.stop()
     sys.stderr.write("stopped\n")
     return 0
 

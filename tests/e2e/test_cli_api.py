@@ -36,6 +36,7 @@ class LocalUp:
         assert self.process.stdout is not None
         stdout = self.process.stdout
         threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+        self.lines = lines  # what it printed after the lines read here
         self.url = ""
         self.api_key: str | None = None
         deadline = time.monotonic() + 60

@@ -24,7 +24,13 @@ def test_the_template_routes_are_the_openapi_routes() -> None:
     spec = json.loads(OPENAPI_PATH.read_text())
     documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
     api = ApiDefinition.from_template(TEMPLATE)
-    deployed = {(route.resource, method) for route in api.routes for method in route.methods}
+    # /webhooks/* are the providers' contracts (OpenAI's webhook format), not this API's: not documented.
+    deployed = {
+        (route.resource, method)
+        for route in api.routes
+        for method in route.methods
+        if not route.resource.startswith("/webhooks/")
+    }
     assert deployed == documented
 
 

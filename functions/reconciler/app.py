@@ -1,0 +1,25 @@
+"""Reconciler: on its EventBridge schedule, repair jobs that cannot finish by themselves, clean up old ones."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batch_gateway.observability import metrics
+from batch_gateway.reconciliation import ReconcileOptions, Reconciler
+from batch_gateway.settings import get_settings
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=EventBridgeEvent)
+def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(scheduled_time=event.time)
+    report = Reconciler(get_settings(), ReconcileOptions.from_environ()).run()
+    logger.info("reconciled", extra=report.model_dump(mode="json"))
+    return report.model_dump(mode="json")

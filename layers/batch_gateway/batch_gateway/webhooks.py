@@ -1,0 +1,154 @@
+"""OpenAI webhooks (``POST /webhooks/openai``): verify, drop replays, wake the batch's chunk.
+
+OpenAI signs each delivery the Standard Webhooks way (headers ``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``: HMAC-SHA256 of ``id.timestamp.body`` with the endpoint's ``whsec_`` secret).
+The official SDK checks the signature and that the timestamp is within 5 minutes, which stops a
+captured delivery from being replayed later; a replay inside those 5 minutes carries a
+``webhook-id`` already seen, and the deliveries table (a conditional write, kept 4 days by TTL: OpenAI
+retries a delivery for up to 72 hours under the same id) answers it as a duplicate without acting.
+A delivery is claimed before it is acted on and released again when acting fails, so OpenAI's retry
+of a failed delivery is processed, never swallowed.
+
+The route carries no API Gateway auth: the signature is the auth. The secret lives in its own
+Secrets Manager secret (``{"openai_webhook_secret": "whsec_..."}``), read through Powertools
+Parameters with caching; this function cannot read the provider API keys.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities import parameters
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.settings import Settings
+from batch_gateway.wakeup import wake
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+logger = Logger(child=True)
+
+SECRET_CACHE_SECONDS = 300
+SECRET_FIELD = "openai_webhook_secret"  # noqa: S105 - the key inside the secret, not a secret
+# OpenAI retries a delivery for up to 72 hours with the same webhook-id: remember ids a bit longer.
+DELIVERY_MEMORY_SECONDS = 4 * 24 * 3600
+# The batch events that end a batch; any other event type is acknowledged and ignored.
+BATCH_END_EVENTS = frozenset({"batch.completed", "batch.failed", "batch.expired", "batch.cancelled"})
+
+
+class WebhookAnswer(BaseModel):
+    """The HTTP answer: a status code and a JSON body (errors in the API's ``{error, message}`` shape)."""
+
+    status_code: int
+    body: dict[str, Any]
+
+    def to_proxy_response(self) -> dict[str, Any]:
+        return {
+            "statusCode": self.status_code,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(self.body),
+        }
+
+
+def _refuse(status_code: int, error: str, message: str) -> WebhookAnswer:
+    metrics.add_metric(name="WebhooksRefused", unit=MetricUnit.Count, value=1)
+    logger.warning("webhook refused", extra={"error": error, "reason": message})
+    return WebhookAnswer(status_code=status_code, body={"error": error, "message": message})
+
+
+def webhook_secret(settings: Settings) -> str:
+    secret: Any = parameters.get_secret(
+        settings.webhook_secret_arn, transform="json", max_age=SECRET_CACHE_SECONDS
+    )
+    value = secret.get(SECRET_FIELD) if isinstance(secret, dict) else None
+    return str(value or "")
+
+
+class Deliveries:
+    """Webhook ids already acted on (the replay guard): one row per id, removed by TTL."""
+
+    def __init__(self, table_name: str) -> None:
+        self._table: Table = boto3.resource("dynamodb").Table(table_name)
+
+    def claim(self, webhook_id: str) -> bool:
+        """Record the id; False when it was recorded before (a replay or a redelivery)."""
+        now = int(time.time())
+        try:
+            self._table.put_item(
+                Item={
+                    "webhook_id": webhook_id,
+                    "received_at": now,
+                    "expires_at": now + DELIVERY_MEMORY_SECONDS,
+                },
+                ConditionExpression="attribute_not_exists(webhook_id)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release(self, webhook_id: str) -> None:
+        self._table.delete_item(Key={"webhook_id": webhook_id})
+
+
+def _verified_event(body: str, headers: Mapping[str, str], secret: str) -> dict[str, Any] | str:
+    """The event, once the signature and timestamp check out; otherwise why not (a sentence)."""
+    # The SDK is imported only here: no other code path of this function needs it (about 0.5 s).
+    from openai import InvalidWebhookSignatureError, OpenAI
+
+    client = OpenAI(api_key="unused-for-webhook-verification", webhook_secret=secret, max_retries=0)
+    try:
+        client.webhooks.verify_signature(body, dict(headers))
+    except InvalidWebhookSignatureError as exc:
+        return f"the webhook signature does not verify ({exc})"
+    except ValueError as exc:  # a missing webhook-id / -timestamp / -signature header
+        return f"the request is not a signed webhook ({exc})"
+    try:
+        event = json.loads(body)
+    except json.JSONDecodeError:
+        return "the webhook body is not JSON"
+    return event if isinstance(event, dict) else "the webhook body is not a JSON object"
+
+
+def handle_openai_webhook(body: str, headers: Mapping[str, str], settings: Settings) -> WebhookAnswer:
+    """Verify one delivery and, for a batch that ended, wake the chunk waiting for it."""
+    secret = webhook_secret(settings)
+    if not secret:
+        return _refuse(
+            503,
+            "webhook_secret_missing",
+            f"no OpenAI webhook secret is configured: store it as '{SECRET_FIELD}' in the secret "
+            f"{settings.webhook_secret_arn}",
+        )
+    lowered = {name.lower(): value for name, value in headers.items()}
+    event = _verified_event(body, lowered, secret)
+    if isinstance(event, str):
+        return _refuse(400, "invalid_webhook", event)
+    webhook_id = lowered["webhook-id"]
+    event_type = str(event.get("type", ""))
+    batch_id = str((event.get("data") or {}).get("id", ""))
+    if event_type not in BATCH_END_EVENTS or not batch_id:
+        logger.info("webhook event ignored", extra={"event_type": event_type})
+        return WebhookAnswer(status_code=200, body={"status": "ignored", "type": event_type})
+    deliveries = Deliveries(settings.webhook_deliveries_table)
+    if not deliveries.claim(webhook_id):
+        metrics.add_metric(name="WebhooksDuplicate", unit=MetricUnit.Count, value=1)
+        logger.warning("webhook replayed or redelivered: ignored", extra={"webhook_id": webhook_id})
+        return WebhookAnswer(status_code=200, body={"status": "duplicate", "webhook_id": webhook_id})
+    try:
+        outcome = wake(batch_id, event_type, settings.jobs_table)
+    except Exception:
+        deliveries.release(webhook_id)  # let OpenAI's retry of this delivery act
+        raise
+    return WebhookAnswer(
+        status_code=200, body={"status": outcome.outcome, "type": event_type, "batch": batch_id}
+    )
