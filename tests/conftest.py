@@ -34,3 +34,4 @@ def make_items() -> Any:
         ]
 
     return make
+

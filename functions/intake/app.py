@@ -24,8 +24,10 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     for record in event.records:
         obj = record.s3.get_object
         key = unquote_plus(obj.key)  # S3 events carry the key URL-encoded ("+" for a space)
-        outcome = intake_object(record.s3.bucket.name, key, obj.get("versionId"), get_settings())
+        settings = get_settings()
+        outcome = intake_object(record.s3.bucket.name, key, obj.get("versionId"), settings)
         logger.append_keys(job_id=outcome.job_id)
-        logger.info("intake", extra={"key": key, "outcome": outcome.status, "reason": outcome.reason})
+        reason = outcome.loggable_reason(settings.log_content)
+        logger.info("intake", extra={"key": key, "outcome": outcome.status, "reason": reason})
         outcomes.append(outcome.model_dump())
     return {"jobs": outcomes}

@@ -402,6 +402,17 @@ class InProcessLambdaRuntime:
 
     # -- the replacement for LambdaFunction._invoke_lambda --------------------------------------
 
+    @contextmanager
+    def between_invocations(self) -> Iterator[None]:
+        """Hold off handlers while the caller reads shared mock state.
+
+        moto updates a DynamoDB item's attributes in place; a query iterating the same item from
+        another thread (a test following a job) failed with "dictionary changed size during
+        iteration". Reads taken here never overlap a handler's writes.
+        """
+        with self._lock:
+            yield
+
     def invoke(self, function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
         """Run ``function``'s handler on ``event``; returns (payload JSON, errored, log text)."""
         function.logs_backend.ensure_log_group(function.logs_group_name)

@@ -31,6 +31,7 @@ from batch_gateway.models import JobSpec, JobSummary
 from batch_gateway.settings import Settings
 from batch_gateway_local.emulator import EmulatorServer
 from batch_gateway_local.offline_stack import OfflineStack
+from batch_gateway_local.schedules import invoke_scheduled
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT_ROOT / "template.yaml"
@@ -57,7 +58,15 @@ class LocalOptions:
     provider_api_keys: tuple[tuple[str, str], ...] = (
         ("openai_api_key", "sk-emulator-local"),
         ("anthropic_api_key", "sk-emulator-local"),
+        ("azure_openai_api_key", "azure-emulator-local"),
     )
+    azure_openai_endpoint: str | None = None
+    bedrock_min_records: int = 1
+    """The stack's BedrockMinRecords and the emulated account's Bedrock quota. AWS's default is 100;
+    local jobs (and their follow-up rounds) are a handful of lines, so offline it is 1."""
+    """The stack's AzureOpenAIEndpoint: None = the emulator's, "" = not configured."""
+    parameter_overrides: tuple[tuple[str, str], ...] = ()
+    """Any other template parameters, e.g. ``(("ResultsRetentionDays", "7"),)``; they win over the above."""
 
 
 @dataclass
@@ -96,7 +105,9 @@ class LocalGateway:
         self.options = options or LocalOptions()
         self._exit = ExitStack()
         self.emulator = EmulatorServer(
-            polls_to_complete=self.options.polls_to_complete, scenario=self.options.scenario
+            polls_to_complete=self.options.polls_to_complete,
+            scenario=self.options.scenario,
+            bedrock_min_records=self.options.bedrock_min_records,
         )
         self.stack: OfflineStack | None = None
 
@@ -131,6 +142,9 @@ class LocalGateway:
         return {
             "OpenAIBaseUrl": self.emulator.openai_base_url,
             "AnthropicBaseUrl": self.emulator.anthropic_base_url,
+            "AzureOpenAIEndpoint": self._azure_openai_endpoint(),
+            "BedrockEndpointUrl": self.emulator.bedrock_endpoint_url,
+            "BedrockMinRecords": str(o.bedrock_min_records),
             "ChunkMaxItems": str(o.chunk_max_items),
             "PollInitialWaitSeconds": str(o.poll_initial_wait_seconds),
             "PollBackoffFactor": o.poll_backoff_factor,
@@ -138,7 +152,17 @@ class LocalGateway:
             "FailedBatchRetries": str(o.failed_batch_retries),
             "RetryRounds": str(o.retry_rounds),
             "ApiAuth": o.api_auth,
+            **dict(o.parameter_overrides),
         }
+
+    def _bedrock_role_arn(self) -> str:
+        assert self.stack is not None, "use LocalGateway as a context manager"
+        role_name = self.stack.resources["BedrockBatchRole"]
+        return boto3.client("iam").get_role(RoleName=role_name)["Role"]["Arn"]
+
+    def _azure_openai_endpoint(self) -> str:
+        configured = self.options.azure_openai_endpoint
+        return self.emulator.azure_openai_endpoint if configured is None else configured
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -163,9 +187,11 @@ class LocalGateway:
         return job_id_for(self.bucket, key, response.get("VersionId") or response["ETag"].strip('"'))
 
     def progress(self, job_id: str) -> JobProgress:
+        assert self.stack is not None, "use LocalGateway as a context manager"
         jobs = storage.JobsRepository(self.outputs["JobsTableName"])
-        job = jobs.get_job(job_id)
-        return JobProgress(job=job, chunks=jobs.list_chunks(job_id) if job else [])
+        with self.stack.between_invocations():
+            job = jobs.get_job(job_id)
+            return JobProgress(job=job, chunks=jobs.list_chunks(job_id) if job else [])
 
     def wait(
         self, job_id: str, timeout_s: float = 600, on_progress: Callable[[JobProgress], None] | None = None
@@ -195,12 +221,24 @@ class LocalGateway:
                 "PROVIDER_SECRET_ARN": self.outputs["ProviderSecretArn"],
                 "OPENAI_BASE_URL": self.emulator.openai_base_url,
                 "ANTHROPIC_BASE_URL": self.emulator.anthropic_base_url,
+                "AZURE_OPENAI_ENDPOINT": self._azure_openai_endpoint(),
+                "BEDROCK_ENDPOINT_URL": self.emulator.bedrock_endpoint_url,
+                "BEDROCK_MIN_RECORDS": str(self.options.bedrock_min_records),
+                "BEDROCK_ROLE_ARN": self._bedrock_role_arn(),
             }
         )
 
     def cancel(self, job_id: str) -> JobSummary:
         """Cancel a job the way the API will: the domain function, against this stack."""
         return cancel_job(job_id, self.settings())
+
+    def run_scheduler(self) -> dict[str, Any]:
+        """Fire the scheduled-submissions schedule once (moto stores schedules but never fires them)."""
+        return invoke_scheduled(self, "SchedulerFunction")
+
+    def run_reconciler(self) -> dict[str, Any]:
+        """Fire the reconciler's schedule once; returns its report."""
+        return invoke_scheduled(self, "ReconcilerFunction")
 
     def results_table_rows(self, job_id: str) -> Iterator[dict[str, Any]]:
         return storage.ResultsRepository(self.outputs["ResultsTableName"], self.bucket, 1).query(job_id)
@@ -211,8 +249,12 @@ class LocalGateway:
         row: dict[str, Any] = storage.from_dynamo(item)
         return row
 
-    def export(self, job_id: str, out_dir: Path) -> dict[str, Path]:
-        """Copy what the job left in the stack into ``out_dir``; returns the files written."""
+    def export(self, job_id: str, out_dir: Path, *, results_table: bool = True) -> dict[str, Path]:
+        """Copy what the job left in the stack into ``out_dir``; returns the files written.
+
+        ``results_table=False`` leaves out results-table.jsonl: moto serializes every row it returns
+        slowly, so for large jobs reading the table back costs more than running the job.
+        """
         out_dir.mkdir(parents=True, exist_ok=True)
         s3 = boto3.client("s3")
         written: dict[str, Path] = {}
@@ -230,6 +272,8 @@ class LocalGateway:
             written[name] = target
         written["job.json"] = out_dir / "job.json"
         written["job.json"].write_text(json.dumps(self.job_row(job_id), indent=2, default=str) + "\n")
+        if not results_table:
+            return written
         written["results-table.jsonl"] = out_dir / "results-table.jsonl"
         with written["results-table.jsonl"].open("w") as rows:
             for row in self.results_table_rows(job_id):

@@ -68,8 +68,8 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Mapping
-from contextlib import ExitStack
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -78,6 +78,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 import boto3
 
+from batch_gateway_local.event_rules import EventRuleDelivery, check_event_rule_hook
 from batch_gateway_local.inprocess_lambda import (
     CodeLocation,
     InProcessLambdaRuntime,
@@ -98,6 +99,7 @@ from batch_gateway_local.sam_deploy import (
     substitution_value,
     translate_sam,
 )
+from batch_gateway_local.stream_mappings import StreamDelivery, check_stream_hook
 
 TESTED_MOTO_VERSION = "5.2.5"
 """The moto release whose private hooks this module was written against (pinned in pyproject)."""
@@ -124,7 +126,7 @@ _REMOVED_ENV_PREFIXES = (
 
 def check_moto_internals() -> list[str]:
     """Problems with the private moto pieces this package relies on (empty when all is as expected)."""
-    problems = check_invoke_hook()
+    problems = check_invoke_hook() + check_stream_hook() + check_event_rule_hook()
     try:
         from moto.cloudformation import parsing
         from moto.cloudformation.models import cloudformation_backends
@@ -251,6 +253,20 @@ def _offline_environment(region: str) -> None:
     )
 
 
+def _share_global_sdk_settings(template: Mapping[str, Any]) -> None:
+    """Keep the SDK settings every function gets (Globals ``AWS_*`` variables) set for the whole process.
+
+    Handlers swap ``os.environ`` per invocation while the Step Functions interpreter's threads create
+    boto3 clients: botocore reads a setting as ``if name in os.environ: os.environ[name]``, so a key a
+    swap deletes between the two steps failed an execution with ``States.Runtime: 'AWS_RETRY_MODE'``.
+    Set once for everyone, such keys are the same before, during and after every invocation.
+    """
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    for key, value in globals_env.items():
+        if key.startswith("AWS_") and isinstance(value, str):
+            os.environ[key] = value
+
+
 class OfflineStack:
     """A SAM stack deployed into moto with its Lambda handlers running in-process.
 
@@ -350,6 +366,15 @@ class OfflineStack:
         """A boto3 client for ``service_name`` bound to the mock (same as ``session.client``)."""
         return self.session.client(service_name)  # type: ignore[call-overload]
 
+    @contextmanager
+    def between_invocations(self) -> Iterator[None]:
+        """Reads of the mock's tables in here never overlap a handler's writes (see InProcessLambdaRuntime)."""
+        if self._runtime is None:
+            yield
+            return
+        with self._runtime.between_invocations():
+            yield
+
     @property
     def invocations(self) -> list[Invocation]:
         """Every in-process handler call so far (S3-triggered failures show up only here)."""
@@ -403,12 +428,16 @@ class OfflineStack:
         exit_stack.enter_context(self._runtime)
         extensions = exit_stack.enter_context(CloudFormationExtensions())
         exit_stack.enter_context(_patch_s3_events())
+        # DynamoDB stream mappings: delivered after the write, filtered and in order (see stream_mappings).
+        exit_stack.enter_context(StreamDelivery())
+        exit_stack.enter_context(EventRuleDelivery())
         self._thread_mark = len(TMP_THREADS)
         exit_stack.callback(self._stop_executions)
 
         self.account_id = str(self.client("sts").get_caller_identity()["Account"])
         template = load_template(self.template_path)
         self._check_parameters(template)
+        _share_global_sdk_settings(template)
         bucket = f"offline-stack-artifacts-{self.account_id}-{self.region}"
         self.artifacts = package_local_artifacts(template, self.project_root, bucket)
         self.translated_template = translate_sam(template, self.parameter_overrides, self.region)
@@ -416,6 +445,7 @@ class OfflineStack:
         self._create_stack(extensions)
         self._attach_layers()
         self._configure_buckets()
+        self._configure_table_ttl()
         self._recreate_state_machines()
         self._register_function_environments()
 
@@ -539,6 +569,18 @@ class OfflineStack:
                     getattr(s3, operation)(Bucket=self.resources[logical_id], **kwargs)
                 except Exception as exc:
                     raise OfflineStackError(f"{logical_id}: {operation} failed: {exc}") from exc
+
+    def _configure_table_ttl(self) -> None:
+        """moto's CloudFormation ignores a table's ``TimeToLiveSpecification``; set it through the API."""
+        dynamodb = self.client("dynamodb")
+        for logical_id, resource in self._template_resources("AWS::DynamoDB::Table"):
+            ttl = self.resolve((resource.get("Properties") or {}).get("TimeToLiveSpecification"))
+            if not isinstance(ttl, dict) or str(ttl.get("Enabled")).lower() != "true":
+                continue
+            dynamodb.update_time_to_live(
+                TableName=self.resources[logical_id],
+                TimeToLiveSpecification={"AttributeName": str(ttl["AttributeName"]), "Enabled": True},
+            )
 
     def _definition_text(self, logical_id: str, properties: Mapping[str, Any]) -> str:
         if isinstance(properties.get("DefinitionString"), str):

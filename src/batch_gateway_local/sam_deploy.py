@@ -46,8 +46,9 @@ Resource types moto 5.2.5's CloudFormation cannot create, and what happens to th
   stack lists them in ``skipped_resources``. (Without this, moto leaves such a resource out and
   every ``Ref`` to it silently becomes ``None``.)
 
-Types moto creates but does not *run*: ``AWS::Events::Rule`` targets and schedules are stored but
-never fire; API Gateway resources do not serve HTTP; state machines land in moto's non-executing
+Types moto creates but does not *run*: ``AWS::Events::Rule`` schedules are stored but never fire
+(``offline_stack`` delivers events that match a pattern rule to its Lambda, SQS and Logs targets:
+``event_rules.EventRuleDelivery``); API Gateway resources do not serve HTTP; state machines land in moto's non-executing
 Step Functions backend without their ``DefinitionSubstitutions`` (``offline_stack`` recreates
 them); bucket ``NotificationConfiguration`` and ``VersioningConfiguration`` are ignored
 (``offline_stack`` applies them through the S3 API).
@@ -721,6 +722,27 @@ def notification_configuration_to_api(cfn: Mapping[str, Any]) -> dict[str, Any]:
     return api
 
 
+def lifecycle_rule_to_api(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """One CloudFormation ``LifecycleConfiguration`` rule in the S3 API's shape (the subset we use)."""
+    api: dict[str, Any] = {"Status": str(rule["Status"]), "Filter": {"Prefix": str(rule.get("Prefix", ""))}}
+    if rule.get("Id"):
+        api["ID"] = str(rule["Id"])
+    expiration: dict[str, Any] = {}
+    if rule.get("ExpirationInDays") is not None:
+        expiration["Days"] = int(rule["ExpirationInDays"])
+    if rule.get("ExpiredObjectDeleteMarker") is not None:
+        expiration["ExpiredObjectDeleteMarker"] = str(rule["ExpiredObjectDeleteMarker"]).lower() == "true"
+    if expiration:
+        api["Expiration"] = expiration
+    noncurrent = rule.get("NoncurrentVersionExpiration")
+    if isinstance(noncurrent, dict) and noncurrent.get("NoncurrentDays") is not None:
+        api["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(noncurrent["NoncurrentDays"])}
+    abort = rule.get("AbortIncompleteMultipartUpload")
+    if isinstance(abort, dict) and abort.get("DaysAfterInitiation") is not None:
+        api["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(abort["DaysAfterInitiation"])}
+    return api
+
+
 def s3_bucket_configuration_calls(properties: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """S3 API calls (operation name, kwargs without Bucket) that apply what moto's CFN ignores."""
     calls: list[tuple[str, dict[str, Any]]] = []
@@ -734,6 +756,10 @@ def s3_bucket_configuration_calls(properties: Mapping[str, Any]) -> list[tuple[s
         api = notification_configuration_to_api(notification)
         if api:
             calls.append(("put_bucket_notification_configuration", {"NotificationConfiguration": api}))
+    lifecycle = properties.get("LifecycleConfiguration")
+    if isinstance(lifecycle, dict) and lifecycle.get("Rules"):
+        rules = [lifecycle_rule_to_api(rule) for rule in lifecycle["Rules"]]
+        calls.append(("put_bucket_lifecycle_configuration", {"LifecycleConfiguration": {"Rules": rules}}))
     return calls
 
 

@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from ractogateway.batch._models import BatchItem as ReferenceBatchItem
-from ractogateway.batch._models import BatchResult as ReferenceBatchResult
 
 from tests.conftest import read_jsonl
 
@@ -27,34 +25,6 @@ def local_run(source: Path, out: Path, *extra: str) -> subprocess.CompletedProce
         *extra,
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-
-
-@pytest.mark.parametrize(("provider", "model"), [("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku")])
-def test_a_25000_line_reference_library_file_completes_in_input_order(
-    tmp_path: Path, provider: str, model: str
-) -> None:
-    source = tmp_path / "big.jsonl"
-    with source.open("w") as out:
-        for n in range(1, 25_001):
-            item = ReferenceBatchItem(
-                custom_id=f"rec.{n}", user_message=f"Tag record {n}: late delivery", max_tokens=32
-            )
-            out.write(item.model_dump_json() + "\n")
-
-    done = local_run(source, tmp_path / "out", "--provider", provider, "--model", model)
-
-    assert done.returncode == 0, done.stderr
-    assert "status    completed" in done.stdout
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["chunk_count"] == 3  # default chunk size 10,000
-    assert summary["counts"]["succeeded"] == 25_000
-    ids = []
-    with (tmp_path / "out" / "results.jsonl").open() as results:
-        for line in results:
-            result = ReferenceBatchResult.model_validate_json(line)  # the reference library reads our results
-            assert result.ok
-            ids.append(result.custom_id)
-    assert ids == [f"rec.{n}" for n in range(1, 25_001)]
 
 
 def test_a_rejected_file_exits_non_zero_with_a_one_line_reason(tmp_path: Path) -> None:

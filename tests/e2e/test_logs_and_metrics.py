@@ -36,3 +36,22 @@ def test_a_whole_job_logs_ids_and_metrics_but_no_prompt_answer_or_api_key(tmp_pa
     emf = [r for r in records if "_aws" in r]
     names = {m["Name"] for r in emf for d in r["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
     assert {"ItemsSubmitted", "ProviderCallLatency", "ItemsSucceeded", "JobDuration", "JobCostUSD"} <= names
+
+
+def test_a_rejected_line_is_not_quoted_in_the_logs(tmp_path: Path) -> None:
+    # A wrong type makes the line's error quote the value; the job row and errors.jsonl keep it, the
+    # logs do not (unless the stack's LogContent is "true").
+    leaky = [{"custom_id": "p1", "user_message": [PROMPT]}]
+    with LocalGateway() as gateway:
+        job_id = gateway.submit_file(
+            write_jsonl(tmp_path / "leaky.jsonl", leaky), JobSpec(provider="openai", model="gpt-4o-mini")
+        )
+        job = gateway.wait(job_id, timeout_s=60)
+        assert gateway.stack is not None
+        logs = "".join(invocation.logs for invocation in gateway.stack.invocations)
+
+    assert job.status.value == "failed"
+    assert job.reason is not None
+    assert PROMPT[:40] in job.reason  # the user sees which value was wrong
+    assert "confidential" not in logs
+    assert "withheld from the logs" in logs

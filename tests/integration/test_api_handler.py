@@ -172,7 +172,7 @@ def test_malformed_json_is_a_400(gateway: LocalGateway) -> None:
     [
         ({"model": "m", "items": [{"custom_id": "a", "user_message": "x"}]}, "provider"),
         (
-            {"provider": "bedrock", "model": "m", "items": [{"custom_id": "a", "user_message": "x"}]},
+            {"provider": "vertex", "model": "m", "items": [{"custom_id": "a", "user_message": "x"}]},
             "provider",
         ),
         ({"provider": "openai", "model": "m"}, "body"),

@@ -17,3 +17,14 @@ def test_crlf_bom_and_missing_final_newline_are_accepted() -> None:
 
 def test_empty_stream_yields_nothing() -> None:
     assert lines(b"") == []
+
+
+def test_a_line_over_the_cap_is_cut_short_and_the_next_lines_keep_their_numbers() -> None:
+    endless = b"x" * 50_000  # no line end for many blocks: never held whole
+    stream = io.BytesIO(b'{"a": 1}\n' + endless + b"\r\n" + b'{"b": 2}\n' + endless)
+    lines = list(iter_numbered_lines(stream, block_bytes=1000, max_line_bytes=100))
+    assert [number for number, _ in lines] == [1, 2, 3, 4]
+    assert lines[0][1] == b'{"a": 1}'
+    assert lines[2][1] == b'{"b": 2}'
+    assert 100 < len(lines[1][1]) <= 102
+    assert 100 < len(lines[3][1]) <= 102

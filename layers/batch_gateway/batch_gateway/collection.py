@@ -44,6 +44,12 @@ class RoundReport(BaseModel):
     retryable: int = 0
 
 
+def min_batch_items(provider: str, settings: Settings) -> int:
+    """The fewest items a provider batch may hold: a follow-up round below it would only be refused,
+    so its items keep their (retryable) errors instead. Bedrock has a per-job minimum; others none."""
+    return settings.bedrock_min_records if provider == "bedrock" else 1
+
+
 def _missing(state: ChunkState, message: str | None, cancel_requested: bool) -> tuple[Outcome, str, bool]:
     """Outcome, error and retryability of an item the provider returned nothing for."""
     if state.status is BatchStatus.FAILED:
@@ -186,9 +192,7 @@ def _finish_chunk(
     with tempfile.TemporaryDirectory(prefix="finish-") as tmp:
         path = Path(tmp) / "results.jsonl"
         with path.open("wb") as out:
-            results = storage.ResultsRepository(
-                settings.results_table, state.bucket, settings.result_row_max_bytes
-            )
+            results = storage.ResultsRepository.for_writing(settings, state.bucket)
             results.write(state.job_id, _final_results(state, counts, out))
         storage.upload_file(path, state.bucket, storage.chunk_results_key(state.job_id, state.chunk))
     final_status = _final_status(state, counts, cancel_requested)
@@ -242,7 +246,11 @@ def collect_chunk(state: ChunkState, policy: RetryPolicy, backoff: Backoff, sett
             files.close()
         key = storage.chunk_round_results_key(state.job_id, state.chunk, state.round)
         storage.upload_file(tmp / "round-results.jsonl", state.bucket, key)
-        another_round = report.retryable and state.round < policy.retry_rounds and not cancel_requested
+        another_round = (
+            report.retryable >= min_batch_items(state.provider, settings)
+            and state.round < policy.retry_rounds
+            and not cancel_requested
+        )
         if another_round:
             next_round = state.round + 1
             storage.upload_file(

@@ -263,9 +263,12 @@ class _Validator:
         errors_file: IO[bytes],
         invalid_file: IO[bytes],
         seen: SeenIds,
+        max_line_bytes: int,
     ) -> None:
         self._builder, self._spec = builder, spec
+        self._max_line_bytes = max_line_bytes
         self._encoder = LineEncoder(builder, spec)
+        self._keeps_safe_ids = builder.keeps_safe_ids
         self._limit = int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM)
         self._errors, self._invalid = errors_file, invalid_file
         self.seen = seen
@@ -304,13 +307,20 @@ class _Validator:
         return [error]
 
     def check(self, line: int, raw: bytes) -> _Staged | None:
+        if len(raw) > self._max_line_bytes:  # cut short by the reader: its JSON cannot be read
+            self._fail([LineError(line=line, reason=_too_long(self._max_line_bytes))])
+            return None
         fields = parse_fields(line, raw)
         if isinstance(fields, list):
             self._fail(fields + self._duplicate(fields[0].custom_id, line))
             return None
         custom_id: str = fields["custom_id"]
         # custom_ids.is_safe_custom_id, inlined: a safe id is sent unchanged, and JSON-encoded as is.
-        if _SAFE_ID(custom_id) is not None and not custom_id.startswith(RESERVED_PREFIX):
+        if (
+            self._keeps_safe_ids
+            and _SAFE_ID(custom_id) is not None
+            and not custom_id.startswith(RESERVED_PREFIX)
+        ):
             provider_id = custom_id
             encoded_id = encoded_provider_id = f'"{custom_id}"'
         else:
@@ -340,6 +350,13 @@ class _Validator:
         index_line = (_INDEX_LINE % (line, encoded_id, encoded_provider_id)).encode("utf-8")
         model = self._encoder.model(fields) if "extra" in fields else self._spec.model
         return model, request_line, index_line
+
+
+def _too_long(max_line_bytes: int) -> str:
+    return (
+        f"the line is longer than {max_line_bytes:,} bytes (the stack's MaxLineBytes): "
+        "shorten user_message or extra, or raise MaxLineBytes"
+    )
 
 
 def _listed(errors: list[LineError], total: int) -> str:
@@ -399,9 +416,8 @@ def _stage_invalid(
                 )
                 yield result
 
-        storage.ResultsRepository(settings.results_table, bucket, settings.result_row_max_bytes).write(
-            job_id, written()
-        )
+        results = storage.ResultsRepository.for_writing(settings, bucket)
+        results.write(job_id, written())
     key = storage.invalid_results_key(job_id) if submitted else storage.results_key(job_id)
     storage.upload_file(out_path, bucket, key)
 
@@ -432,9 +448,9 @@ def _split(
     errors_path, spool_path = workdir / "errors.jsonl", workdir / "invalid.spool.jsonl"
     line_count = 0
     with errors_path.open("wb") as errors_file, spool_path.open("wb") as spool:
-        validator = _Validator(builder, spec, errors_file, spool, seen)
+        validator = _Validator(builder, spec, errors_file, spool, seen, settings.max_line_bytes)
         check, stage, staging = validator.check, writers.add, True
-        for line_count, raw in iter_numbered_lines(stream):
+        for line_count, raw in iter_numbered_lines(stream, max_line_bytes=settings.max_line_bytes):
             if not raw or raw.isspace():
                 continue  # blank lines carry nothing to answer
             checked = check(line_count, raw)
@@ -454,6 +470,12 @@ def _split(
         report.reason = _reason(validator, errors_uri, spec.on_invalid)
         return report
     report.chunks = writers.finish()
+    if spec.provider == "bedrock" and report.chunks:
+        rejection = _bedrock_minimum(report.chunks, job_id, settings, workdir)
+        if rejection is not None:
+            storage.delete_prefix(settings.data_bucket, storage.staging_prefix(job_id))
+            report.chunks, report.reason = [], rejection
+            return report
     report.request_count = sum(c.item_count for c in report.chunks)
     report.invalid_count = validator.invalid_lines
     if report.invalid_count:
@@ -468,6 +490,18 @@ def _split(
         return report
     report.accepted = True
     return report
+
+
+def _bedrock_minimum(
+    chunks: list[ChunkManifest], job_id: str, settings: Settings, workdir: Path
+) -> str | None:
+    """Every Bedrock job must hold BEDROCK_MIN_RECORDS records: top chunks up, or say why not."""
+    from batch_gateway.bedrock_intake import below_minimum_reason, top_up_short_chunks
+
+    minimum = settings.bedrock_min_records
+    return below_minimum_reason(chunks, minimum) or top_up_short_chunks(
+        chunks, job_id=job_id, bucket=settings.data_bucket, min_records=minimum, workdir=workdir
+    )
 
 
 def new_job(job_id: str, spec: JobSpec, source: str) -> JobSummary:
@@ -503,6 +537,13 @@ class IntakeOutcome(BaseModel):
     reason: str | None = None
     execution_arn: str | None = None
 
+    def loggable_reason(self, log_content: bool) -> str | None:
+        """The reason as the logs may carry it: a rejection's reason quotes input values (a line's
+        field, object metadata), so it is logged only when content logging is on."""
+        if self.status != "rejected" or log_content:
+            return self.reason
+        return "withheld from the logs (it may quote the input): see the job's reason and errors.jsonl"
+
 
 def intake_object(bucket: str, key: str, version_id: str | None, settings: Settings) -> IntakeOutcome:
     """Start a job for an uploaded object; a re-delivered event for the same version starts nothing new."""
@@ -531,6 +572,13 @@ def intake_object(bucket: str, key: str, version_id: str | None, settings: Setti
                 job_id=job_id, status="duplicate", reason="this object version already has a job"
             )
         job = existing  # an earlier attempt died while staging: stage again (same keys, same rows)
+    size = int(head.get("ContentLength", 0))
+    if size > settings.max_input_bytes:
+        reason = (
+            f"rejected: the file is {size:,} bytes, more than the {settings.max_input_bytes:,} bytes "
+            "the stack takes (MaxInputBytes): split it into several files"
+        )
+        return _reject(jobs, job, IntakeReport(job_id=job_id, accepted=False, reason=reason), settings)
     with workdir() as tmp, open_source(bucket, key, version_id) as stream:
         report = split_into_chunks(stream, job_id=job_id, spec=spec, settings=settings, workdir=Path(tmp))
     if report.invalid_count and not report.accepted:

@@ -10,7 +10,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def iter_numbered_lines(
-    stream: IO[bytes], block_bytes: int = READ_BLOCK_BYTES
+    stream: IO[bytes], block_bytes: int = READ_BLOCK_BYTES, max_line_bytes: int | None = None
 ) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, line)`` for every line, 1-based, without the line end.
 
@@ -18,10 +18,15 @@ def iter_numbered_lines(
     shows. A UTF-8 byte-order mark before the first line is dropped. Blank lines are yielded too:
     the caller decides what they mean. A final line without a newline is yielded; a file that ends
     with a newline does not yield an extra empty line.
+
+    With ``max_line_bytes``, a line longer than that is cut to its first bytes (still longer than
+    the cap, so the caller can tell) and the rest is skipped: memory stays bounded even for a file
+    with no line ends at all.
     """
     pending = b""
     number = 0
     first = True
+    skipping = False  # inside an over-long line whose kept head is in `pending`
     while True:
         block = stream.read(block_bytes)
         if not block:
@@ -29,10 +34,17 @@ def iter_numbered_lines(
         if first:
             block = block.removeprefix(UTF8_BOM)
             first = False
+        if skipping:
+            end = block.find(b"\n")
+            if end < 0:
+                continue
+            block, skipping = block[end:], False
         parts = (pending + block).split(b"\n")
         pending = parts.pop()
         for part in parts:
             number += 1
             yield number, part.removesuffix(b"\r")
+        if max_line_bytes is not None and len(pending) > max_line_bytes:
+            pending, skipping = pending[: max_line_bytes + 2], True  # +2: still over once a \r is cut
     if pending:
         yield number + 1, pending.removesuffix(b"\r")

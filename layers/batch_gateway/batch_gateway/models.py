@@ -101,7 +101,7 @@ class BatchJobInfo(BaseModel):
     raw: Any = None
 
 
-Provider = Literal["openai", "anthropic"]
+Provider = Literal["openai", "anthropic", "azure-openai", "bedrock"]
 InvalidLinePolicy = Literal["reject", "skip"]
 
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_stepfunctions.client import SFNClient
 
+    from batch_gateway.settings import Settings
+
 JOB_SK = "JOB"
 CHUNK_SK_PREFIX = "CHUNK#"
 # Job rows (not chunk rows) carry record_type = "JOB": the partition key of the jobs table's
@@ -324,13 +326,28 @@ def counts_of(chunk: dict[str, Any]) -> ResultCounts:
     return ResultCounts.model_validate(chunk.get("counts") or {})
 
 
-class ResultsRepository:
-    """The results table: one row per input line, keyed by job id and custom_id."""
+SECONDS_PER_DAY = 86_400
 
-    def __init__(self, table_name: str, bucket: str, row_max_bytes: int) -> None:
+
+class ResultsRepository:
+    """The results table: one row per input line, keyed by job id and custom_id.
+
+    With ``retention_days`` every row written carries ``expires_at`` (epoch seconds), the table's
+    TTL attribute: DynamoDB deletes the row after it, as S3's lifecycle does with results/ objects.
+    """
+
+    def __init__(self, table_name: str, bucket: str, row_max_bytes: int, retention_days: int = 0) -> None:
         self._table = _table(table_name)
         self._bucket = bucket
         self._row_max_bytes = row_max_bytes
+        self._expires_at = int(time.time()) + retention_days * SECONDS_PER_DAY if retention_days else None
+
+    @classmethod
+    def for_writing(cls, settings: Settings, bucket: str) -> ResultsRepository:
+        """The repository writers use: the configured row size cap and retention (TTL)."""
+        return cls(
+            settings.results_table, bucket, settings.result_row_max_bytes, settings.results_retention_days
+        )
 
     def row_for(self, job_id: str, result: BatchResult) -> dict[str, Any]:
         response = result.response
@@ -343,6 +360,7 @@ class ResultsRepository:
             "content": response.content if response else None,
             "finish_reason": response.finish_reason.value if response else None,
             "usage": response.usage if response else {},
+            "expires_at": self._expires_at,
         }
         if response and (response.tool_calls or response.parsed is not None):
             row["tool_calls"] = [call.model_dump(mode="json") for call in response.tool_calls]

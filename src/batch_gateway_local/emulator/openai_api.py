@@ -29,7 +29,6 @@ Handler = Callable[[Request, "re.Match[str]"], Reply]
 
 DAY = 24 * 3600
 CHAT_ENDPOINT = "/v1/chat/completions"
-SUPPORTED_ENDPOINTS = (CHAT_ENDPOINT,)
 FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 TERMINAL = ("failed", "completed", "expired", "cancelled")
@@ -313,19 +312,32 @@ def parse_jsonl(data: bytes) -> list[tuple[int, Any]]:
 
 
 class OpenAIApi:
+    # What a dialect of this API (Azure OpenAI, see azure_api) changes.
+    name = "openai"
+    """Key of the server's ``batches_created``."""
+    prefix = "/v1"
+    chat_endpoint = CHAT_ENDPOINT
+    """The batch ``endpoint`` and request-line ``url`` accepted."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.batches: dict[str, OpenAIBatch] = store.openai_batches
+        v = re.escape(self.prefix)
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = [
-            ("POST", re.compile(r"/v1/files"), self.upload_file),
-            ("GET", re.compile(r"/v1/files"), self.list_files),
-            ("GET", re.compile(r"/v1/files/(?P<file_id>[^/]+)"), self.get_file),
-            ("DELETE", re.compile(r"/v1/files/(?P<file_id>[^/]+)"), self.delete_file),
-            ("GET", re.compile(r"/v1/files/(?P<file_id>[^/]+)/content"), self.file_content),
-            ("POST", re.compile(r"/v1/batches"), self.create_batch),
-            ("GET", re.compile(r"/v1/batches"), self.list_batches),
-            ("GET", re.compile(r"/v1/batches/(?P<batch_id>[^/]+)"), self.get_batch),
-            ("POST", re.compile(r"/v1/batches/(?P<batch_id>[^/]+)/cancel"), self.cancel_batch),
+            ("POST", re.compile(rf"{v}/files"), self.upload_file),
+            ("GET", re.compile(rf"{v}/files"), self.list_files),
+            ("GET", re.compile(rf"{v}/files/(?P<file_id>[^/]+)"), self.get_file),
+            ("DELETE", re.compile(rf"{v}/files/(?P<file_id>[^/]+)"), self.delete_file),
+            ("GET", re.compile(rf"{v}/files/(?P<file_id>[^/]+)/content"), self.file_content),
+            ("POST", re.compile(rf"{v}/batches"), self.create_batch),
+            ("GET", re.compile(rf"{v}/batches"), self.list_batches),
+            ("GET", re.compile(rf"{v}/batches/(?P<batch_id>[^/]+)"), self.get_batch),
+            ("POST", re.compile(rf"{v}/batches/(?P<batch_id>[^/]+)/cancel"), self.cancel_batch),
         ]
+
+    def expires_at(self, created_at: int) -> int | None:
+        """When a new batch's completion window closes (OpenAI: 24 hours)."""
+        return created_at + DAY
 
     # ------------------------------------------------------------ files
 
@@ -447,10 +459,11 @@ class OpenAIApi:
                     param="completion_window",
                 )
             )
-        if endpoint not in SUPPORTED_ENDPOINTS:
+        if endpoint != self.chat_endpoint:
             raise ApiError(
                 _bad(
-                    f"Invalid value for 'endpoint': {endpoint!r}. The emulator supports {CHAT_ENDPOINT!r}.",
+                    f"Invalid value for 'endpoint': {endpoint!r}. "
+                    f"The emulator supports {self.chat_endpoint!r}.",
                     param="endpoint",
                 )
             )
@@ -508,7 +521,7 @@ class OpenAIApi:
             completion_window=window,
             metadata=metadata,
             created_at=now,
-            expires_at=now + DAY,
+            expires_at=self.expires_at(now),
             scenario=scenario,
             polls_needed=max(1, scenario.polls_to_complete(self.store.config.polls_to_complete)),
             items=items,
@@ -521,7 +534,7 @@ class OpenAIApi:
             if cap is not None and not issues:
                 enqueued = sum(
                     b.prompt_tokens
-                    for b in self.store.openai_batches.values()
+                    for b in self.batches.values()
                     if b.model == model and b.status in ACTIVE and not b.issues
                 )
                 if enqueued + tokens > cap:
@@ -533,8 +546,8 @@ class OpenAIApi:
                             "Please try submitting your requests again later.",
                         )
                     )
-            self.store.openai_batches[batch.id] = batch
-            self.store.batches_created["openai"] += 1
+            self.batches[batch.id] = batch
+            self.store.batches_created[self.name] += 1
         with batch.lock:
             return json_reply(self._batch_json(batch))
 
@@ -558,7 +571,7 @@ class OpenAIApi:
 
     def _batch(self, batch_id: str) -> OpenAIBatch:
         with self.store.lock:
-            batch = self.store.openai_batches.get(batch_id)
+            batch = self.batches.get(batch_id)
         if batch is None:
             raise ApiError(_not_found("Batch", batch_id))
         return batch
@@ -573,7 +586,7 @@ class OpenAIApi:
     def list_batches(self, request: Request, _: re.Match[str]) -> Reply:
         limit = parse_limit(request, 20, 100, _bad)
         with self.store.lock:
-            batches = list(reversed(self.store.openai_batches.values()))
+            batches = list(reversed(self.batches.values()))
         page, has_more = paginate(
             batches, lambda b: b.id, after=request.query.get("after"), before=None, limit=limit
         )

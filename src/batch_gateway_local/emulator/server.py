@@ -13,6 +13,8 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from .anthropic_api import AnthropicApi
+from .azure_api import AzureOpenAIApi, azure_authorized, azure_unauthorized, check_api_version, is_azure_path
+from .bedrock_api import BedrockApi
 from .openai_api import OpenAIApi
 from .protocol import (
     ApiError,
@@ -20,6 +22,7 @@ from .protocol import (
     Reply,
     Request,
     anthropic_error,
+    bedrock_error,
     openai_error,
     request_id,
 )
@@ -35,18 +38,24 @@ _MAX_BODY = 1024 * 1024 * 1024
 
 
 def _provider_of(path: str) -> Provider:
+    if path.startswith("/model-invocation-job"):
+        return "bedrock"
     return "anthropic" if path.startswith("/v1/messages") else "openai"
 
 
 def _authorized(provider: Provider, headers: dict[str, str]) -> bool:
     bearer = headers.get("authorization", "")
     has_bearer = bearer.lower().startswith("bearer ") and bool(bearer[7:].strip())
+    if provider == "bedrock":  # IAM: a SigV4-signed request (the signature itself is not checked)
+        return bearer.startswith("AWS4-HMAC-SHA256 ")
     if provider == "anthropic":
         return bool(headers.get("x-api-key", "").strip()) or has_bearer
     return has_bearer
 
 
 def _unauthorized(provider: Provider) -> Reply:
+    if provider == "bedrock":
+        return bedrock_error(403, "AccessDeniedException", "Missing Authentication Token")
     if provider == "anthropic":
         return anthropic_error(401, "x-api-key header is required", type_="authentication_error")
     return openai_error(
@@ -177,6 +186,7 @@ class EmulatorServer:
         limits: Limits | None = None,
         non_2xx_file: Literal["output", "error"] = "output",
         clock: Callable[[], float] = time.time,
+        bedrock_min_records: int = 1,
     ) -> None:
         if polls_to_complete < 1:
             raise ValueError("polls_to_complete must be >= 1")
@@ -192,6 +202,8 @@ class EmulatorServer:
         self._scenario: Scenario = self.store.new_scenario(scenario)
         self._openai = OpenAIApi(self.store)
         self._anthropic = AnthropicApi(self.store)
+        self._bedrock = BedrockApi(self.store, min_records=bedrock_min_records)
+        self._azure = AzureOpenAIApi(self.store)
         self._requested_port = port
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -258,6 +270,16 @@ class EmulatorServer:
         return self.base_url + "/v1"
 
     @property
+    def azure_openai_endpoint(self) -> str:
+        """Pass to `openai.AzureOpenAI(azure_endpoint=...)` (the client adds /openai)."""
+        return self.base_url
+
+    @property
+    def bedrock_endpoint_url(self) -> str:
+        """Pass to `boto3.client("bedrock", endpoint_url=...)`."""
+        return self.base_url
+
+    @property
     def anthropic_base_url(self) -> str:
         """Pass to `anthropic.Anthropic(base_url=...)`."""
         return self.base_url
@@ -281,7 +303,7 @@ class EmulatorServer:
 
     @property
     def batches_created(self) -> dict[str, int]:
-        """Successful batch creations per provider ("openai", "anthropic")."""
+        """Successful batch creations per provider ("openai", "anthropic", "azure-openai")."""
         with self.store.lock:
             return dict(self.store.batches_created)
 
@@ -295,9 +317,12 @@ class EmulatorServer:
     def dispatch(self, request: Request) -> Reply:
         """Answer one request (used by the HTTP handler; callable directly in tests)."""
         provider = request.provider
-        if not _authorized(provider, dict(request.headers)):
-            return _unauthorized(provider)
-        routes = self._anthropic.routes if provider == "anthropic" else self._openai.routes
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        if provider == "bedrock":
+            return self._bedrock.dispatch(request, self._scenario)
+        routes = self._api_for(request).routes
         allowed: list[str] = []
         for method, pattern, handler in routes:
             match = pattern.fullmatch(request.path)
@@ -334,3 +359,16 @@ class EmulatorServer:
                 404, f"Not found: {request.method} {request.path}", type_="not_found_error"
             )
         return openai_error(404, f"Invalid URL ({request.method} {request.path})")
+
+    def _api_for(self, request: Request) -> OpenAIApi | AnthropicApi:
+        if request.provider == "anthropic":
+            return self._anthropic
+        return self._azure if is_azure_path(request.path) else self._openai
+
+    @staticmethod
+    def _refusal(request: Request) -> Reply | None:
+        """What the provider's front door answers before routing: no key, or (Azure) no usable api-version."""
+        headers = dict(request.headers)
+        if is_azure_path(request.path):
+            return check_api_version(request) if azure_authorized(headers) else azure_unauthorized()
+        return None if _authorized(request.provider, headers) else _unauthorized(request.provider)
