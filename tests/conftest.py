@@ -34,4 +34,3 @@ def make_items() -> Any:
         ]
 
     return make
-
