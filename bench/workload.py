@@ -157,13 +157,18 @@ _real_results: Any = None
 class DiscardingResults:
     """The results table: each row is built (that is the domain's work), then dropped."""
 
-    def __init__(self, table_name: str, bucket: str, row_max_bytes: int) -> None:
+    def __init__(self, table_name: str, bucket: str, row_max_bytes: int, retention_days: int = 0) -> None:
         self._bucket, self._row_max_bytes = bucket, row_max_bytes
+        self._expires_at = None  # no TTL: the benchmark keeps no rows
+
+    @classmethod
+    def for_writing(cls, settings: Any, bucket: str) -> DiscardingResults:
+        return cls(settings.results_table, bucket, settings.result_row_max_bytes)
 
     def write(self, job_id: str, results: Iterator[Any]) -> None:
         row_for = _real_results.row_for
         for result in results:
-            row_for(self, job_id, result)  # needs only _bucket and _row_max_bytes
+            row_for(self, job_id, result)  # needs only _bucket, _row_max_bytes and _expires_at
 
 
 # ------------------------------------------------------------------ provider output
