@@ -53,7 +53,7 @@ def _spec() -> Any:
 
 
 def run_intake(source: Path, count: int, root: Path) -> dict[str, Any]:
-    from batch_gateway.intake import split_into_chunks
+    from batch_gateway.intake.pipeline import split_into_chunks
 
     workload.use_local_storage(root)
     started = time.perf_counter()
@@ -107,9 +107,10 @@ def _silence_metrics() -> None:
 
 
 def run_collect(root: Path, count: int) -> dict[str, Any]:
-    from batch_gateway import collection, storage
-    from batch_gateway.chunks import Backoff, ChunkState, RetryPolicy
+    from batch_gateway import storage
     from batch_gateway.models import BatchStatus
+    from batch_gateway.workflow import collect as collection
+    from batch_gateway.workflow.steps import Backoff, ChunkState, RetryPolicy
 
     workload.use_local_storage(root)
     settings = _settings()

@@ -5,7 +5,7 @@ Nothing is hard-coded: the wait schedule comes from template.yaml's parameter de
 (PollInitialWaitSeconds, PollBackoffFactor, PollMaxWaitSeconds) substituted into
 statemachine/batch_job.asl.json, and the chunk's path is walked state by state through the ASL
 (Task, Wait with SecondsPath, Choice), counting every state entered (what Step Functions Standard
-bills). The Task states are stood in for by the real schedule code (``batch_gateway.chunks.Backoff``,
+bills). The Task states are stood in for by the real schedule code (``batch_gateway.workflow.steps.Backoff``,
 as submit_chunk and poll_chunk use it); Lambda run time is not counted as waiting (tasks take ~0 s).
 """
 
@@ -77,7 +77,7 @@ def _matches(data: dict[str, Any], rule: dict[str, Any]) -> bool:
 
 def simulate_chunk(definition: dict[str, Any], provider_seconds: float) -> dict[str, Any]:
     """Walk one chunk through the Map iterator; the provider batch ends ``provider_seconds`` after submit."""
-    from batch_gateway.chunks import Backoff
+    from batch_gateway.workflow.steps import Backoff
 
     processor = _chunk_states(definition)
     states, current = processor["States"], processor["StartAt"]

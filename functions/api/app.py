@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.api import app
+from batch_gateway.api.app import app
 from batch_gateway.observability import metrics
 
 logger = Logger()

@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.settings import get_settings
-from batch_gateway.wakeup import ParkRequest, park
+from batch_gateway.workflow.wakeup import ParkRequest, park
 
 logger = Logger()
 tracer = Tracer()

@@ -6,9 +6,9 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.bedrock_events import handle_bedrock_job_state_change
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
+from batch_gateway.triggers.bedrock_events import handle_bedrock_job_state_change
 
 logger = Logger()
 tracer = Tracer()

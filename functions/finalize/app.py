@@ -5,9 +5,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.finalization import finalize_job
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
+from batch_gateway.workflow.finalize import finalize_job
 
 logger = Logger()
 tracer = Tracer()

@@ -6,9 +6,9 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.job_events import publish, state_changes
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
+from batch_gateway.triggers.job_events import publish, state_changes
 
 logger = Logger()
 tracer = Tracer()

@@ -5,9 +5,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.chunks import Backoff, ChunkState, poll_chunk
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
+from batch_gateway.workflow.steps import Backoff, ChunkState, poll_chunk
 
 logger = Logger()
 tracer = Tracer()

@@ -7,8 +7,8 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.observability import metrics
-from batch_gateway.reconciliation import ReconcileOptions, Reconciler
 from batch_gateway.settings import get_settings
+from batch_gateway.triggers.reconciliation import ReconcileOptions, Reconciler
 
 logger = Logger()
 tracer = Tracer()

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
-from batch_gateway.webhooks import handle_openai_webhook
+from batch_gateway.triggers.openai_webhooks import handle_openai_webhook
 
 logger = Logger()
 tracer = Tracer()

@@ -22,7 +22,7 @@ from batch_gateway.models import Provider
 from batch_gateway_local.client import ApiClient, ApiConfig, ApiError, config_from_stack
 from batch_gateway_local.emulator.scenarios import scenario_names
 
-# The API's inline cap (batch_gateway.api_models): larger files go through S3 (--source).
+# The API's inline cap (batch_gateway.api.models): larger files go through S3 (--source).
 MAX_INLINE_ITEMS = 5_000
 MAX_INLINE_BYTES = 5 * 1024 * 1024
 CLIENT_COMMANDS = ("submit", "status", "list", "results", "cancel")

@@ -19,8 +19,7 @@ from typing import Any
 import boto3
 
 from batch_gateway import storage
-from batch_gateway.cancellation import cancel_job
-from batch_gateway.intake import (
+from batch_gateway.intake.pipeline import (
     META_MODEL,
     META_ON_INVALID,
     META_PROVIDER,
@@ -29,6 +28,7 @@ from batch_gateway.intake import (
 )
 from batch_gateway.models import JobSpec, JobSummary
 from batch_gateway.settings import Settings
+from batch_gateway.workflow.cancel import cancel_job
 from batch_gateway_local.emulator import EmulatorServer
 from batch_gateway_local.offline_stack import OfflineStack
 from batch_gateway_local.schedules import invoke_scheduled

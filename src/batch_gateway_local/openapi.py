@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from batch_gateway.api import openapi_json
+from batch_gateway.api.app import openapi_json
 
 OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi.json"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from batch_gateway.job_events import DETAIL_TYPE, EVENT_SOURCE, JobStateChange, detail_of
 from batch_gateway.models import JobSpec
+from batch_gateway.triggers.job_events import DETAIL_TYPE, EVENT_SOURCE, JobStateChange, detail_of
 from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
 

@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 import pytest
 
-from batch_gateway.bookkeeping import ScheduledClaims
-from batch_gateway.intake import job_id_for
-from batch_gateway.scheduling import ScheduledRunReport, run_scheduled_submissions
+from batch_gateway.intake.pipeline import job_id_for
+from batch_gateway.storage.claims import ScheduledClaims
+from batch_gateway.triggers.scheduling import ScheduledRunReport, run_scheduled_submissions
 from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
 from batch_gateway_local.schedules import ScheduleTimer
 from tests.stack_helpers import event, invoke

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from batch_gateway import storage
-from batch_gateway.api import ApiError, check_items, decode_token, encode_token
+from batch_gateway.api.app import ApiError, check_items, decode_token, encode_token
 from batch_gateway.models import JobSpec
 from batch_gateway_local.api_server import ApiDefinition
 from batch_gateway_local.local_gateway import PROJECT_ROOT, TEMPLATE

@@ -11,11 +11,11 @@ import openai
 import pytest
 
 from batch_gateway.cost import job_cost, model_prices
-from batch_gateway.credentials import api_key_field
 from batch_gateway.models import BatchItem, BatchStatus, JobSpec
 from batch_gateway.providers import get_provider
 from batch_gateway.providers.azure_openai_batch import DEFAULT_API_VERSION, AzureOpenAIBatchProvider
 from batch_gateway.providers.base import ProviderError
+from batch_gateway.providers.registry import api_key_field
 from batch_gateway.providers.requests import (
     AZURE_OPENAI_LIMITS,
     LineEncoder,

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from batch_gateway.intake.checks import parse_fields
 from batch_gateway.models import BatchItem, BatchStatus, FinishReason, JobSpec
 from batch_gateway.providers.base import ProviderError
 from batch_gateway.providers.bedrock_batch import output_prefix, submission_ids
@@ -18,7 +19,6 @@ from batch_gateway.providers.bedrock_parsing import (
 )
 from batch_gateway.providers.custom_ids import bedrock_record_id
 from batch_gateway.providers.requests import LineEncoder, encode_request_line, request_builder_for
-from batch_gateway.validation import parse_fields
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 SPEC = JobSpec(provider="bedrock", model=MODEL, system_prompt="Be brief.")
@@ -201,8 +201,8 @@ def test_the_output_file_is_found_where_bedrock_writes_it() -> None:
 
 
 def test_bedrock_is_configured_from_settings_without_reading_the_provider_secret() -> None:
-    from batch_gateway.credentials import provider_for
     from batch_gateway.providers.bedrock_batch import BedrockBatchProvider
+    from batch_gateway.providers.registry import provider_for
     from batch_gateway.settings import Settings
 
     settings = Settings.model_validate(

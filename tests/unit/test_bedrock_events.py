@@ -8,8 +8,8 @@ from typing import Any, get_args
 
 import pytest
 
-from batch_gateway.bedrock_events import handle_bedrock_job_state_change
 from batch_gateway.models import Provider
+from batch_gateway.triggers.bedrock_events import handle_bedrock_job_state_change
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine" / "batch_job.asl.json"
 # Providers that can notify the stack that a batch ended: OpenAI (webhooks), Bedrock (EventBridge).

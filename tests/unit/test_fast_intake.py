@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from batch_gateway.intake.checks import parse_fields, parse_item
+from batch_gateway.intake.seen_ids import SeenIds
 from batch_gateway.models import BatchItem, JobSpec
 from batch_gateway.providers.requests import (
     LineEncoder,
@@ -19,8 +21,6 @@ from batch_gateway.providers.requests import (
     request_builder_for,
     request_model,
 )
-from batch_gateway.seen_ids import SeenIds
-from batch_gateway.validation import parse_fields, parse_item
 
 
 # ------------------------------------------------------------------ SeenIds

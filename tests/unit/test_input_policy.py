@@ -15,8 +15,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from batch_gateway import intake, storage
-from batch_gateway.intake import (
+from batch_gateway import storage
+from batch_gateway.intake import pipeline as intake
+from batch_gateway.intake.checks import LineError, describe, parse_item
+from batch_gateway.intake.pipeline import (
     NO_VALID_LINES,
     IntakeReport,
     JobSpecError,
@@ -27,7 +29,6 @@ from batch_gateway.models import BatchResult, JobSpec
 from batch_gateway.providers.base import ProviderLimits
 from batch_gateway.providers.requests import RequestBuilder, build_openai_request
 from batch_gateway.settings import Settings
-from batch_gateway.validation import LineError, describe, parse_item
 
 BUCKET = "data-bucket"
 RESULTS_TABLE = "results"

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from boto3.dynamodb.types import TypeSerializer
 
-from batch_gateway.job_events import state_change
+from batch_gateway.triggers.job_events import state_change
 
 SERIALIZER = TypeSerializer()
 

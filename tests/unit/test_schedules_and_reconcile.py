@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from batch_gateway.intake import job_id_for
+from batch_gateway.intake.pipeline import job_id_for
 from batch_gateway.models import BatchStatus, JobSummary
-from batch_gateway.reconciliation import ReconcileOptions, ended_by_catch_all, execution_name, latest_step
-from batch_gateway.scheduling import ScheduledFile, inbox_key_for
+from batch_gateway.triggers.reconciliation import (
+    ReconcileOptions,
+    ended_by_catch_all,
+    execution_name,
+    latest_step,
+)
+from batch_gateway.triggers.scheduling import ScheduledFile, inbox_key_for
 
 
 def job(**fields: object) -> JobSummary:

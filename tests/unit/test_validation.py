@@ -2,8 +2,8 @@ import json
 
 import pytest
 
+from batch_gateway.intake.checks import LineError, parse_item
 from batch_gateway.models import BatchItem
-from batch_gateway.validation import LineError, parse_item
 
 
 def errors_of(obj: object, line: int = 7) -> list[LineError]:

@@ -1,4 +1,4 @@
-"""Request and response models of the HTTP API (``batch_gateway.api``); the OpenAPI document is
+"""Request and response models of the HTTP API (``batch_gateway.api.app``); the OpenAPI document is
 generated from them (``openapi.json``)."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class SubmitBatch(BaseModel):
         description="`reject`: any invalid item rejects the request (422). `skip`: valid items run and "
         "each invalid one gets an error result.",
     )
-    # Items are validated line by line by batch_gateway.validation (the intake's own rules and
+    # Items are validated line by line by batch_gateway.intake.checks (the intake's own rules and
     # messages), not by the body model: the schema documents BatchItem, the handler explains errors.
     items: (
         Annotated[

@@ -18,7 +18,6 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from batch_gateway import storage
-from batch_gateway.credentials import provider_for
 from batch_gateway.models import BatchStatus, JobSpec, JobSummary
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.providers.base import (
@@ -27,6 +26,7 @@ from batch_gateway.providers.base import (
     ProviderUnavailableError,
     SubmittedBatch,
 )
+from batch_gateway.providers.registry import provider_for
 from batch_gateway.settings import Settings
 
 logger = Logger(child=True)

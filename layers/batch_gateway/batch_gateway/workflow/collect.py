@@ -13,7 +13,6 @@ into the chunk's results file and results-table rows.
 from __future__ import annotations
 
 import heapq
-import json
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,13 +23,14 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, Field
 
 from batch_gateway import storage
-from batch_gateway.chunks import Backoff, ChunkState, RetryPolicy
-from batch_gateway.credentials import provider_for
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult, BatchStatus, ResultCounts, add_usage
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.providers.base import Outcome, ProviderResult
+from batch_gateway.providers.registry import provider_for
 from batch_gateway.settings import Settings
+from batch_gateway.storage.chunk_index import decode_index_line
+from batch_gateway.workflow.steps import Backoff, ChunkState, RetryPolicy
 
 logger = Logger(child=True)
 
@@ -122,16 +122,16 @@ def _collect_round(
         for (_, raw_index), (_, raw_request) in zip(
             iter_numbered_lines(index), iter_numbered_lines(requests), strict=True
         ):
-            entry = json.loads(raw_index)
-            found = spool.get(handle, entry["provider_custom_id"])
+            entry = decode_index_line(raw_index)
+            found = spool.get(handle, entry.provider_custom_id)
             if found is None:
                 outcome, error, retryable = _missing(state, message, cancel_requested)
-                result = BatchResult(custom_id=entry["custom_id"], line=entry["line"], error=error)
+                result = BatchResult(custom_id=entry.custom_id, line=entry.line, error=error)
             else:
                 outcome, retryable = found.outcome, found.retryable
                 result = BatchResult(
-                    custom_id=entry["custom_id"],
-                    line=entry["line"],
+                    custom_id=entry.custom_id,
+                    line=entry.line,
                     response=found.response,
                     error=found.error,
                     raw=found.raw,
@@ -140,9 +140,7 @@ def _collect_round(
                     add_usage(report.usage, found.response.usage)
             report.items += 1
             setattr(report.counts, outcome, getattr(report.counts, outcome) + 1)
-            files.results.write(
-                storage.keyed_result(entry["line"], result.model_dump_json().encode(), outcome)
-            )
+            files.results.write(storage.keyed_result(entry.line, result.model_dump_json().encode(), outcome))
             if retryable:
                 report.retryable += 1
                 files.next_requests.write(raw_request + b"\n")

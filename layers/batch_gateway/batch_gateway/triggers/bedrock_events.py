@@ -3,7 +3,7 @@
 Bedrock publishes a ``Batch Inference Job State Change`` event (source ``aws.bedrock``) to the
 account's default event bus whenever a batch inference job changes state. The stack's rule sends
 the terminal ones here; the job ARN in ``detail.batchJobArn`` is exactly the provider batch id the
-Bedrock provider stores on the chunk row, so :func:`batch_gateway.wakeup.wake` finds the waiting
+Bedrock provider stores on the chunk row, so :func:`batch_gateway.workflow.wakeup.wake` finds the waiting
 chunk and resumes it at once instead of at its next poll.
 
 Events are a hint, never the truth: the woken chunk polls Bedrock as usual and acts on what
@@ -19,7 +19,7 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from batch_gateway.wakeup import WakeOutcome, wake
+from batch_gateway.workflow.wakeup import WakeOutcome, wake
 
 logger = Logger(child=True)
 

@@ -25,10 +25,10 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from batch_gateway import storage
-from batch_gateway.bookkeeping import ScheduledClaims
-from batch_gateway.intake import ACCEPTED_SUFFIXES, job_id_for
+from batch_gateway.intake.pipeline import ACCEPTED_SUFFIXES, job_id_for
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.settings import Settings
+from batch_gateway.storage.claims import ScheduledClaims
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CopySourceTypeDef

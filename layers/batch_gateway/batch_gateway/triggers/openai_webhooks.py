@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.settings import Settings
-from batch_gateway.wakeup import wake
+from batch_gateway.workflow.wakeup import wake
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

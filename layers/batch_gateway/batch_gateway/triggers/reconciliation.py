@@ -37,14 +37,15 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from batch_gateway import storage
-from batch_gateway.bookkeeping import CLEANED_UP_AT, ReconcileRecords
-from batch_gateway.credentials import provider_for
-from batch_gateway.finalization import finalize_job, mark_job_failed
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult, BatchStatus, JobSummary, ResultCounts, add_usage
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.providers.base import BatchProvider, ProviderError
+from batch_gateway.providers.registry import provider_for
 from batch_gateway.settings import Settings
+from batch_gateway.storage.chunk_index import read_index
+from batch_gateway.storage.claims import CLEANED_UP_AT, ReconcileRecords
+from batch_gateway.workflow.finalize import finalize_job, mark_job_failed
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.client import SFNClient
@@ -315,10 +316,9 @@ def _keyed(bucket: str, key: str, priority: int) -> Iterator[tuple[int, int, str
 
 def _unanswered(bucket: str, key: str, error: str) -> Iterator[tuple[int, int, str, bytes]]:
     """Every line of the chunk as an error result: used where no round has an answer for it."""
-    for _, raw in iter_numbered_lines(storage.open_object(bucket, key)):
-        entry = json.loads(raw)
-        result = BatchResult(custom_id=entry["custom_id"], line=entry["line"], error=error)
-        yield entry["line"], 1, "errored", result.model_dump_json().encode()
+    for entry in read_index(storage.open_object(bucket, key)):
+        result = BatchResult(custom_id=entry.custom_id, line=entry.line, error=error)
+        yield entry.line, 1, "errored", result.model_dump_json().encode()
 
 
 def chunk_lines(

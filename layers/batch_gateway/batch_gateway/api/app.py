@@ -46,7 +46,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from batch_gateway import storage
-from batch_gateway.api_models import (
+from batch_gateway.api.models import (
     DEFAULT_PAGE_SIZE,
     IDEMPOTENCY_KEY_PATTERN,
     MAX_BODY_BYTES,
@@ -68,8 +68,8 @@ from batch_gateway.api_models import (
     ResultsLink,
     SubmitBatch,
 )
-from batch_gateway.cancellation import cancel_job
-from batch_gateway.intake import (
+from batch_gateway.intake.checks import LineError, parse_item
+from batch_gateway.intake.pipeline import (
     META_MODEL,
     META_ON_INVALID,
     META_PROVIDER,
@@ -82,7 +82,7 @@ from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.providers.base import ProviderError, ProviderUnavailableError
 from batch_gateway.providers.requests import request_builder_for
 from batch_gateway.settings import Settings, get_settings
-from batch_gateway.validation import LineError, parse_item
+from batch_gateway.workflow.cancel import cancel_job
 
 logger = Logger(child=True)
 

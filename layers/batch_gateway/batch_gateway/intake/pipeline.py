@@ -37,6 +37,8 @@ from typing import IO, Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from batch_gateway import storage
+from batch_gateway.intake.checks import LineError, describe, parse_fields
+from batch_gateway.intake.seen_ids import SeenIds
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import (
     BatchResult,
@@ -49,9 +51,8 @@ from batch_gateway.models import (
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.providers.custom_ids import RESERVED_PREFIX, SAFE_ID_PATTERN
 from batch_gateway.providers.requests import LineEncoder, RequestBuilder, request_builder_for
-from batch_gateway.seen_ids import SeenIds
 from batch_gateway.settings import Settings
-from batch_gateway.validation import LineError, describe, parse_fields
+from batch_gateway.storage.chunk_index import encode_index_line
 
 # Object metadata keys (x-amz-meta-*) that carry the job spec of an uploaded file.
 META_PROVIDER = "provider"
@@ -137,7 +138,6 @@ _SAFE_ID = SAFE_ID_PATTERN.fullmatch
 # Spool files are written a line at a time: a larger buffer means fewer system calls.
 _SPOOL_BUFFER = 256 * 1024
 # The index line, as json.dumps({"line", "custom_id", "provider_custom_id"}, ensure_ascii=False) writes it.
-_INDEX_LINE = '{"line": %d, "custom_id": %s, "provider_custom_id": %s}\n'
 
 
 class _ChunkWriter:
@@ -347,7 +347,7 @@ class _Validator:
                 ]
             )
             return None
-        index_line = (_INDEX_LINE % (line, encoded_id, encoded_provider_id)).encode("utf-8")
+        index_line = encode_index_line(line, encoded_id, encoded_provider_id)
         model = self._encoder.model(fields) if "extra" in fields else self._spec.model
         return model, request_line, index_line
 
@@ -496,7 +496,7 @@ def _bedrock_minimum(
     chunks: list[ChunkManifest], job_id: str, settings: Settings, workdir: Path
 ) -> str | None:
     """Every Bedrock job must hold BEDROCK_MIN_RECORDS records: top chunks up, or say why not."""
-    from batch_gateway.bedrock_intake import below_minimum_reason, top_up_short_chunks
+    from batch_gateway.intake.bedrock_minimum import below_minimum_reason, top_up_short_chunks
 
     minimum = settings.bedrock_min_records
     return below_minimum_reason(chunks, minimum) or top_up_short_chunks(

@@ -20,7 +20,7 @@ from batch_gateway import storage
 from batch_gateway.lines import iter_numbered_lines
 
 if TYPE_CHECKING:
-    from batch_gateway.intake import ChunkManifest
+    from batch_gateway.intake.pipeline import ChunkManifest
 
 KeyFunction = Callable[[str, int], str]
 
