@@ -1,0 +1,102 @@
+"""`pip install .` (a real wheel, not an editable install) gives a working `batch-gateway`.
+
+The wheel once shipped without ``batch_gateway_local.emulator`` because pyproject listed packages by
+hand; it now uses package discovery. This builds the wheel, installs it into a fresh venv (the
+package registry supplies the dependencies, as for a user) and runs the command from there, from a
+directory outside the repository so nothing can be imported from the source tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(command: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+# A copy of the working tree without build output, venvs or caches: an in-tree build reuses build/,
+# which could hide a module the wheel lost behind a stale copy.
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".*_cache", "demo-output", ".aws-sam", "bench"
+)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    source = tmp_path_factory.mktemp("source") / "batch-gateway"
+    shutil.copytree(PROJECT_ROOT, source, ignore=_NOT_SOURCE)
+    out = tmp_path_factory.mktemp("wheel")
+    built = _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(source)], out
+    )
+    assert built.returncode == 0, built.stderr
+    return next(out.glob("batch_gateway-*.whl"))
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel and its `local` extra (moto, the SAM translator) installed."""
+    home = tmp_path_factory.mktemp("venv")
+    venv.create(home / "venv", with_pip=True)
+    python = home / "venv" / "bin" / "python"
+    done = _run([str(python), "-m", "pip", "install", "--quiet", f"{wheel}[local]"], home)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return home / "venv" / "bin"
+
+
+def test_the_wheel_holds_every_subpackage(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for root, source in (
+        ("batch_gateway", PROJECT_ROOT / "layers" / "batch_gateway" / "batch_gateway"),
+        ("batch_gateway_local", PROJECT_ROOT / "src" / "batch_gateway_local"),
+    ):
+        for module in source.rglob("*.py"):
+            assert f"{root}/{module.relative_to(source).as_posix()}" in names
+    assert "batch_gateway/pricing.json" in names
+    # The SAM application the offline stack deploys, bundled by setup.py.
+    for name in ("template.yaml", "statemachine/batch_job.asl.json", "functions/intake/app.py"):
+        assert f"batch_gateway_local/sam_app/{name}" in names
+
+
+def test_the_installed_command_runs_a_job(installed: Path, tmp_path: Path) -> None:
+    helped = _run([str(installed / "batch-gateway"), "--help"], tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    assert "local" in helped.stdout
+    items = tmp_path / "tiny.jsonl"
+    items.write_text(
+        "".join(json.dumps({"custom_id": f"t-{n}", "user_message": f"Say {n}."}) + "\n" for n in range(3))
+    )
+    ran = _run(
+        [
+            str(installed / "batch-gateway"),
+            "local",
+            "run",
+            str(items),
+            "--provider",
+            "openai",
+            "--model",
+            "gpt-4o-mini",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        tmp_path,
+    )
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    results = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert [r["custom_id"] for r in results] == ["t-0", "t-1", "t-2"]
+    assert all(r["error"] is None for r in results)
