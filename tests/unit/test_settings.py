@@ -6,6 +6,7 @@ import pytest
 
 from batch_gateway.settings import (
     ProviderSettings,
+    ResultsSettings,
     Settings,
     SettingsError,
     StorageSettings,
@@ -27,6 +28,13 @@ def test_a_missing_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     _environ(monkeypatch, {**STORAGE, "JOBS_TABLE": ""})
     with pytest.raises(SettingsError, match=r"JOBS_TABLE is not set; this function needs StorageSettings"):
         get_settings(StorageSettings)
+
+
+def test_results_settings_need_the_results_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    _environ(monkeypatch, {**STORAGE, "RESULTS_TABLE": ""})
+    assert get_settings(StorageSettings).jobs_table == "jobs"
+    with pytest.raises(SettingsError, match=r"RESULTS_TABLE is not set"):
+        get_settings(StorageSettings, ResultsSettings)
 
 
 def test_every_missing_variable_of_every_group_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

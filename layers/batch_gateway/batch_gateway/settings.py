@@ -1,6 +1,6 @@
 """Function configuration, read from the environment the template sets.
 
-The variables come in small groups (storage, workflow, providers, intake limits, API, events,
+The variables come in small groups (storage, results, workflow, providers, intake limits, API, events,
 webhooks); each group is a model of its own. A function names the groups it needs when it reads
 its settings (``get_settings(StorageSettings, WebhookSettings)``), and a variable of those groups
 that the template should have set but did not fails there, on the first invocation after a cold
@@ -30,11 +30,17 @@ class _Group(BaseModel):
 
 
 class StorageSettings(_Group):
-    """The data bucket and the two tables: every function but the webhook and the event consumers."""
+    """The data bucket and the jobs table: every function that reads or writes a job."""
 
-    required: ClassVar[tuple[str, ...]] = ("DATA_BUCKET", "JOBS_TABLE", "RESULTS_TABLE")
+    required: ClassVar[tuple[str, ...]] = ("DATA_BUCKET", "JOBS_TABLE")
     data_bucket: str = Field(default="", alias="DATA_BUCKET")
     jobs_table: str = Field(default="", alias="JOBS_TABLE")
+
+
+class ResultsSettings(_Group):
+    """The results table: the functions that write result rows (intake, collect, reconciler) or read them (API)."""
+
+    required: ClassVar[tuple[str, ...]] = ("RESULTS_TABLE",)
     results_table: str = Field(default="", alias="RESULTS_TABLE")
     # Answers bigger than this are kept in S3 and referenced from the results-table row (400 KB item cap).
     result_row_max_bytes: int = Field(default=300 * 1024, gt=0, alias="RESULT_ROW_MAX_BYTES")
@@ -104,6 +110,7 @@ class WebhookSettings(_Group):
 
 class Settings(
     StorageSettings,
+    ResultsSettings,
     WorkflowSettings,
     ProviderSettings,
     IntakeLimits,
