@@ -245,8 +245,8 @@ def test_a_bad_pagination_token_is_a_400(server: LocalApiServer, token: str) -> 
 
 # ------------------------------------------------------------------ README curl examples
 def _readme_curl_blocks() -> list[str]:
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    section = readme.split("## HTTP API", 1)[1].split("\n## ", 1)[0]
+    """The curl examples of the HTTP API page (moved there from the README), in their order."""
+    section = (PROJECT_ROOT / "docs" / "http-api-and-cli.md").read_text()
     blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
     return [block for block in blocks if "curl " in block]
 
