@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.intake.pipeline import intake_object
+from batch_gateway.intake.intake_object import intake_object
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
 

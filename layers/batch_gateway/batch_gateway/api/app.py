@@ -69,7 +69,7 @@ from batch_gateway.api.models import (
     SubmitBatch,
 )
 from batch_gateway.intake.checks import LineError, parse_item
-from batch_gateway.intake.pipeline import (
+from batch_gateway.intake.spec import (
     META_MODEL,
     META_ON_INVALID,
     META_PROVIDER,
