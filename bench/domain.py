@@ -53,7 +53,7 @@ def _spec() -> Any:
 
 
 def run_intake(source: Path, count: int, root: Path) -> dict[str, Any]:
-    from batch_gateway.intake.pipeline import split_into_chunks
+    from batch_gateway.intake.split import split_into_chunks
 
     workload.use_local_storage(root)
     started = time.perf_counter()

@@ -1,4 +1,8 @@
-"""Api: the HTTP API (API Gateway REST, Lambda proxy): submit, follow, fetch results, cancel."""
+"""Api: the HTTP API (API Gateway REST, Lambda proxy): submit, follow, fetch results, cancel.
+
+A thin handler: logging with the API Gateway request id as correlation id, tracing and metrics
+around ``batch_gateway.api.app.app.resolve``, which routes the event to its Router.
+"""
 
 from typing import Any
 

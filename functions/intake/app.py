@@ -1,4 +1,9 @@
-"""Intake: an object created under inbox/ becomes a validated, staged job and one workflow execution."""
+"""Intake: an object created under inbox/ becomes a validated, staged job and one workflow execution.
+
+A thin handler over S3 event records: each record's key (URL-decoded) and version go to
+``batch_gateway.intake.intake_object.intake_object``; the outcome is logged (a rejection's reason
+only when content logging is on: it may quote the input) and returned.
+"""
 
 from typing import Any
 from urllib.parse import unquote_plus
@@ -7,7 +12,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.intake.pipeline import intake_object
+from batch_gateway.intake.intake_object import intake_object
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
 

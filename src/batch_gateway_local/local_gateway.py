@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 
 from batch_gateway import storage
-from batch_gateway.intake.pipeline import (
+from batch_gateway.intake.spec import (
     META_MODEL,
     META_ON_INVALID,
     META_PROVIDER,

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from ractogateway.batch._models import BatchResult as ReferenceBatchResult
 
-from batch_gateway.intake.pipeline import job_id_for
+from batch_gateway.intake.spec import job_id_for
 from batch_gateway.models import JobSpec, JobSummary
 from batch_gateway_local.emulator import emulated_answer
 from batch_gateway_local.local_gateway import LocalGateway, LocalOptions

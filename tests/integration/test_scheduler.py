@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from batch_gateway.intake.pipeline import job_id_for
+from batch_gateway.intake.spec import job_id_for
 from batch_gateway.storage.claims import ScheduledClaims
 from batch_gateway.triggers.scheduling import ScheduledRunReport, run_scheduled_submissions
 from batch_gateway_local.local_gateway import LocalGateway, LocalOptions

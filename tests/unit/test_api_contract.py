@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from batch_gateway import storage
-from batch_gateway.api.app import ApiError, check_items, decode_token, encode_token
+from batch_gateway.api.errors import ApiError
+from batch_gateway.api.submission import check_items
+from batch_gateway.api.tokens import decode_token, encode_token
 from batch_gateway.models import JobSpec
 from batch_gateway_local.api_server import ApiDefinition
 from batch_gateway_local.local_gateway import PROJECT_ROOT, TEMPLATE

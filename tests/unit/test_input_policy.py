@@ -16,15 +16,10 @@ import pytest
 from moto import mock_aws
 
 from batch_gateway import storage
-from batch_gateway.intake import pipeline as intake
+from batch_gateway.intake import chunk_writer, split
 from batch_gateway.intake.checks import LineError, describe, parse_item
-from batch_gateway.intake.pipeline import (
-    NO_VALID_LINES,
-    IntakeReport,
-    JobSpecError,
-    job_spec_from_metadata,
-    split_into_chunks,
-)
+from batch_gateway.intake.spec import JobSpecError, job_spec_from_metadata
+from batch_gateway.intake.split import NO_VALID_LINES, IntakeReport, split_into_chunks
 from batch_gateway.models import BatchResult, JobSpec
 from batch_gateway.providers.base import ProviderLimits
 from batch_gateway.providers.requests import RequestBuilder, build_openai_request
@@ -338,7 +333,7 @@ def test_items_of_other_models_get_their_own_contiguously_numbered_batches(aws: 
 def test_open_chunks_stay_bounded_however_many_models(
     aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(intake, "MAX_OPEN_CHUNKS", 2)
+    monkeypatch.setattr(chunk_writer, "MAX_OPEN_CHUNKS", 2)
     rows = [ok(str(n), extra={"model": f"m{n % 3}"}) for n in range(9)]
     report = run(lines_of(rows), tmp_path)
 
@@ -355,7 +350,7 @@ def test_open_chunks_stay_bounded_however_many_models(
 def small_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     """OpenAI with per-batch limits small enough to hit: 3 requests, 2,000 bytes."""
     tiny = RequestBuilder("openai", ProviderLimits(max_requests=3, max_bytes=2000), build_openai_request)
-    monkeypatch.setattr(intake, "request_builder_for", lambda provider: tiny)
+    monkeypatch.setattr(split, "request_builder_for", lambda provider: tiny)
 
 
 def test_a_file_beyond_the_providers_request_limit_is_split(

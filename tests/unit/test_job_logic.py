@@ -1,6 +1,6 @@
 import pytest
 
-from batch_gateway.intake.pipeline import JobSpecError, job_id_for, job_spec_from_metadata
+from batch_gateway.intake.spec import JobSpecError, job_id_for, job_spec_from_metadata
 from batch_gateway.models import BatchStatus
 from batch_gateway.settings import Settings
 from batch_gateway.workflow.finalize import job_status, readable_failure

@@ -1,3 +1,6 @@
+"""Reading numbered lines (``lines.iter_numbered_lines``): editor line numbers across blocks, CRLF and
+BOM, and a line over the cap cut short without shifting the next numbers."""
+
 import io
 
 from batch_gateway.lines import iter_numbered_lines

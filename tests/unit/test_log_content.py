@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batch_gateway.intake.pipeline import IntakeOutcome
+from batch_gateway.intake.intake_object import IntakeOutcome
 from batch_gateway.settings import Settings
 
 QUOTING = IntakeOutcome(

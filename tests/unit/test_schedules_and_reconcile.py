@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch_gateway.intake.pipeline import job_id_for
+from batch_gateway.intake.spec import job_id_for
 from batch_gateway.models import BatchStatus, JobSummary
 from batch_gateway.triggers.reconciliation import (
     ReconcileOptions,

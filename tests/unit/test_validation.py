@@ -1,3 +1,6 @@
+"""The line checks (``intake.checks``): a reference-library line is accepted, each bad field is named
+with a reason that says what to do."""
+
 import json
 
 import pytest

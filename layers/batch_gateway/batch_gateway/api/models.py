@@ -1,5 +1,14 @@
-"""Request and response models of the HTTP API (``batch_gateway.api.app``); the OpenAPI document is
-generated from them (``openapi.json``)."""
+"""Request and response models of the HTTP API, and its limits.
+
+The routes (``batches``, ``results``, ``cancel``) declare these as their bodies and answers, so
+Powertools validates requests against them and the OpenAPI document (``openapi.json``) is
+generated from them: their field descriptions and docstrings are the API's reference.
+
+``SubmitBatch`` is the request of ``POST /batches``; ``JobView``/``JobDetail``/``JobList`` the job
+answers (the job summary plus links, chunks and provider batches), ``ResultRow``/``ResultPage``/
+``ResultsLink`` the results, ``ErrorBody`` every error. The limits (inline items, body and source
+sizes, system prompt bytes, page sizes) are here so the schema and the checks share one number.
+"""
 
 from __future__ import annotations
 

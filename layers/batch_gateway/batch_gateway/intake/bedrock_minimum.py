@@ -14,13 +14,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from batch_gateway import storage
+from batch_gateway.intake.chunk_writer import ChunkManifest
 from batch_gateway.lines import iter_numbered_lines
-
-if TYPE_CHECKING:
-    from batch_gateway.intake.pipeline import ChunkManifest
 
 KeyFunction = Callable[[str, int], str]
 

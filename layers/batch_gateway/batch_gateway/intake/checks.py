@@ -1,4 +1,15 @@
-"""Validate one input line into a BatchItem, or explain in plain words what is wrong with it."""
+"""The line checks: validate one input line into a BatchItem, or explain in plain words what is wrong.
+
+Every refusal is a :class:`LineError` (line, field, reason, custom_id when readable), the record
+``errors.jsonl`` holds; its reason says what to do, not only what pydantic found (a JSON syntax
+error at a column, bad UTF-8 at a byte, a missing field and what it takes, a custom_id too long for
+the results table's key).
+
+Two entry points with the same acceptance: :func:`parse_item` builds a BatchItem (the API's checks
+and every explanation), :func:`parse_fields` validates into a plain dict, twice as fast, for
+intake's per-line hot path (``line_validator``). :func:`describe` turns a line's errors into its
+error result's text.
+"""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from batch_gateway import storage
-from batch_gateway.intake.pipeline import ACCEPTED_SUFFIXES, job_id_for
+from batch_gateway.intake.spec import ACCEPTED_SUFFIXES, job_id_for
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.settings import Settings
 from batch_gateway.storage.claims import ScheduledClaims

@@ -1,0 +1,156 @@
+"""Chunk files: spool provider-ready request lines to local disk and upload them a chunk at a time.
+
+A chunk is one future provider batch: ``staging/<job>/chunk-NNNN.requests.jsonl`` (the request
+lines) and its index (line number, user custom_id and provider custom_id of each request, written
+by ``storage.chunk_index``) so results can be mapped back. A chunk closes when it reaches the
+provider's request count or byte cap (or the stack's smaller ChunkMaxItems/ChunkMaxBytes); each
+model gets its own chunks (OpenAI takes one model per batch file), numbered 1..N across models.
+
+Memory stays flat: the open chunks live in spool files, at most ``MAX_OPEN_CHUNKS`` at once.
+:class:`ChunkManifest` is what a closed chunk reports; the split, the Bedrock minimum and the start
+of the workflow read it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, NamedTuple
+
+from pydantic import BaseModel
+
+from batch_gateway import storage
+
+# Keep provider batches comfortably below the provider's byte cap: JSON overhead differs slightly.
+PROVIDER_BYTES_HEADROOM = 0.95
+# Chunks open at once (one per model in use); past this the least recently used one is uploaded early.
+MAX_OPEN_CHUNKS = 16
+# Spool files are written a line at a time: a larger buffer means fewer system calls.
+_SPOOL_BUFFER = 256 * 1024
+
+
+class ChunkManifest(BaseModel):
+    """A staged chunk: its number, how many requests and bytes it holds, the model they run on."""
+
+    chunk: int
+    item_count: int
+    byte_count: int
+    model: str | None = None  # every request of a chunk runs on this model
+
+
+class StagedLine(NamedTuple):
+    """A valid input line, ready to stage (a NamedTuple: one is made per line, it must stay cheap)."""
+
+    model: str  # the model it runs on: its chunk's model
+    request_line: bytes  # the provider-ready request line
+    index_line: bytes  # line number, user custom_id and provider custom_id, to map results back
+
+
+class ChunkWriter:
+    """Spools one model's provider-ready request lines and their index to local files, a chunk at a time."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        job_id: str,
+        bucket: str,
+        limits: tuple[int, int],
+        model: str,
+        numbers: Iterator[int],
+    ) -> None:
+        self._workdir, self._job_id, self._bucket = workdir, job_id, bucket
+        self._max_items, self._max_bytes = limits
+        self.model, self._numbers = model, numbers
+        self.manifests: list[ChunkManifest] = []
+        self._chunk = 0
+        self._requests: IO[bytes] | None = None
+        self._index: IO[bytes] | None = None
+        self._items = 0
+        self._bytes = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._requests is not None
+
+    def add(self, request_line: bytes, index_line: bytes) -> None:
+        size = len(request_line)
+        full = self._items >= self._max_items or self._bytes + size > self._max_bytes
+        if full and self._requests is not None:  # a closed writer is empty (0 items, 0 bytes)
+            self.close_chunk()
+        if self._requests is None or self._index is None:
+            self._chunk = next(self._numbers)  # numbered when opened: every opened chunk gets items
+            self._requests = (self._workdir / f"requests-{self._chunk}.jsonl").open("wb", _SPOOL_BUFFER)
+            self._index = (self._workdir / f"index-{self._chunk}.jsonl").open("wb", _SPOOL_BUFFER)
+        self._requests.write(request_line)
+        self._index.write(index_line)
+        self._items += 1
+        self._bytes += size
+
+    def close_chunk(self) -> None:
+        assert self._requests is not None
+        assert self._index is not None
+        chunk = self._chunk
+        self._requests.close()
+        self._index.close()
+        storage.upload_file(
+            Path(self._requests.name), self._bucket, storage.chunk_requests_key(self._job_id, chunk)
+        )
+        storage.upload_file(
+            Path(self._index.name), self._bucket, storage.chunk_index_key(self._job_id, chunk)
+        )
+        Path(self._requests.name).unlink()
+        Path(self._index.name).unlink()
+        self.manifests.append(
+            ChunkManifest(chunk=chunk, item_count=self._items, byte_count=self._bytes, model=self.model)
+        )
+        self._requests = self._index = None
+        self._items = self._bytes = 0
+
+    def abandon(self) -> None:
+        for handle in (self._requests, self._index):
+            if handle is not None:
+                handle.close()
+        self._requests = self._index = None
+
+
+class ChunkWriters:
+    """One chunk writer per model; chunk numbers are shared, so they run 1..N across models."""
+
+    def __init__(self, workdir: Path, job_id: str, bucket: str, max_items: int, max_bytes: int) -> None:
+        self._args = (workdir, job_id, bucket, (max_items, max_bytes))
+        self._numbers = itertools.count(1)
+        self._writers: OrderedDict[str, ChunkWriter] = OrderedDict()  # least recently used first
+        self._last: ChunkWriter | None = None  # the most recently used writer (fast path)
+
+    def add(self, staged: StagedLine) -> None:
+        writer = self._last
+        # Runs once per line: the open check reads the field, not the property.
+        if writer is None or writer.model != staged.model or writer._requests is None:
+            writer = self._writer_for(staged.model)
+        writer.add(staged.request_line, staged.index_line)
+
+    def _writer_for(self, model: str) -> ChunkWriter:
+        writer = self._writers.get(model)
+        if writer is None:
+            writer = self._writers[model] = ChunkWriter(*self._args, model, self._numbers)
+        self._writers.move_to_end(model)
+        if not writer.is_open:
+            open_writers = [w for w in self._writers.values() if w.is_open]
+            if len(open_writers) >= MAX_OPEN_CHUNKS:
+                open_writers[0].close_chunk()  # bounded file handles and disk, however many models
+        self._last = writer
+        return writer
+
+    def finish(self) -> list[ChunkManifest]:
+        for writer in self._writers.values():
+            if writer.is_open:
+                writer.close_chunk()
+        return sorted(
+            (m for w in self._writers.values() for m in w.manifests), key=lambda manifest: manifest.chunk
+        )
+
+    def abandon(self) -> None:
+        for writer in self._writers.values():
+            writer.abandon()

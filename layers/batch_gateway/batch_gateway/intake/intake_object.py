@@ -1,0 +1,196 @@
+"""The intake entry: an uploaded object becomes a job that is started, rejected or failed.
+
+:func:`intake_object` is what the Intake function runs for each S3 event record. It reads the
+object's metadata into a job spec (``spec``), creates the job's row (a re-delivered event for the
+same object version finds it and starts nothing new), splits the file into staged chunks
+(``split``), then records one of three outcomes:
+
+- started: a chunk row per staged chunk and one Step Functions execution named after the job;
+- rejected: the job ends ``failed`` with the reason (bad metadata, too large, invalid lines, a
+  duplicate custom_id, Bedrock's minimum), ``results/<job>/errors.jsonl`` lists every bad line;
+- failed without a workflow: on_invalid=skip and no valid line (every line has its error result).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import BaseModel
+
+from batch_gateway import storage
+from batch_gateway.intake.chunk_writer import ChunkManifest
+from batch_gateway.intake.spec import (
+    ACCEPTED_SUFFIXES,
+    JobSpecError,
+    job_id_for,
+    job_spec_from_metadata,
+    new_job,
+)
+from batch_gateway.intake.split import IntakeReport, split_into_chunks
+from batch_gateway.models import BatchStatus, JobSummary, ResultCounts
+from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.settings import Settings
+
+
+class IntakeOutcome(BaseModel):
+    """What happened to one uploaded object (the Intake function logs and returns it)."""
+
+    job_id: str | None
+    status: str
+    reason: str | None = None
+    execution_arn: str | None = None
+
+    def loggable_reason(self, log_content: bool) -> str | None:
+        """The reason as the logs may carry it: a rejection's reason quotes input values (a line's
+        field, object metadata), so it is logged only when content logging is on."""
+        if self.status != "rejected" or log_content:
+            return self.reason
+        return "withheld from the logs (it may quote the input): see the job's reason and errors.jsonl"
+
+
+def intake_object(bucket: str, key: str, version_id: str | None, settings: Settings) -> IntakeOutcome:
+    """Start a job for an uploaded object; a re-delivered event for the same version starts nothing new."""
+    if not key.lower().endswith(ACCEPTED_SUFFIXES):
+        return IntakeOutcome(
+            job_id=None, status="ignored", reason=f"'{key}' does not end in {' or '.join(ACCEPTED_SUFFIXES)}"
+        )
+    client = storage.s3_client()
+    head = (
+        client.head_object(Bucket=bucket, Key=key, VersionId=version_id)
+        if version_id
+        else (client.head_object(Bucket=bucket, Key=key))
+    )
+    job_id = job_id_for(bucket, key, version_id or head["ETag"].strip('"'))
+    jobs = storage.JobsRepository(settings.jobs_table)
+    source = storage.s3_uri(bucket, key)
+    try:
+        spec = job_spec_from_metadata(head.get("Metadata", {}), settings)
+    except JobSpecError as exc:
+        return _reject_without_spec(jobs, job_id, source, str(exc), settings)
+    job = new_job(job_id, spec, source)
+    if not jobs.create_job(job):
+        existing = jobs.get_job(job_id)
+        if existing is None or existing.chunk_count or existing.status is not BatchStatus.PENDING:
+            return IntakeOutcome(
+                job_id=job_id, status="duplicate", reason="this object version already has a job"
+            )
+        job = existing  # an earlier attempt died while staging: stage again (same keys, same rows)
+    size = int(head.get("ContentLength", 0))
+    if size > settings.max_input_bytes:
+        reason = (
+            f"rejected: the file is {size:,} bytes, more than the {settings.max_input_bytes:,} bytes "
+            "the stack takes (MaxInputBytes): split it into several files"
+        )
+        return _reject(jobs, job, IntakeReport(job_id=job_id, accepted=False, reason=reason), settings)
+    with workdir() as tmp, open_source(bucket, key, version_id) as stream:
+        report = split_into_chunks(stream, job_id=job_id, spec=spec, settings=settings, workdir=Path(tmp))
+    if report.invalid_count and not report.accepted:
+        return _finish_without_valid_lines(jobs, job, report, settings)
+    if not report.accepted:
+        return _reject(jobs, job, report, settings)
+    return _start(jobs, job, report, settings)
+
+
+def workdir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="batch-gateway-")
+
+
+def open_source(bucket: str, key: str, version_id: str | None) -> IO[bytes]:
+    return storage.open_object(bucket, key, version_id)
+
+
+def execution_input(job_id: str, bucket: str, chunks: list[ChunkManifest]) -> dict[str, Any]:
+    """What the state machine receives: small, whatever the file size (chunk contents stay in S3)."""
+    return {
+        "job_id": job_id,
+        "bucket": bucket,
+        "chunks": [{"job_id": job_id, "bucket": bucket, "chunk": c.chunk} for c in chunks],
+    }
+
+
+def _reject_without_spec(
+    jobs: storage.JobsRepository, job_id: str, source: str, reason: str, settings: Settings
+) -> IntakeOutcome:
+    job = JobSummary(
+        job_id=job_id,
+        provider="unknown",
+        model="unknown",
+        status=BatchStatus.FAILED,
+        created_at=time.time(),
+        source=source,
+    )
+    jobs.create_job(job)
+    report = IntakeReport(job_id=job_id, accepted=False, reason=f"rejected: {reason}")
+    return _reject(jobs, job, report, settings)
+
+
+def _reject(
+    jobs: storage.JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings
+) -> IntakeOutcome:
+    metrics.add_metric(name="FilesRejected", unit=MetricUnit.Count, value=1)
+    job.status = BatchStatus.FAILED
+    job.reason = report.reason
+    job.request_count = report.request_count
+    job.finished_at = time.time()
+    if report.error_count:
+        job.errors_uri = storage.s3_uri(settings.data_bucket, storage.errors_key(job.job_id))
+    jobs.save_job(job)
+    storage.put_json(
+        settings.data_bucket, storage.summary_key(job.job_id), job.model_dump(mode="json", exclude={"raw"})
+    )
+    return IntakeOutcome(job_id=job.job_id, status="rejected", reason=report.reason)
+
+
+def _finish_without_valid_lines(
+    jobs: storage.JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings
+) -> IntakeOutcome:
+    """on_invalid=skip and no line is valid: every line already has its error result; no workflow."""
+    bucket = settings.data_bucket
+    job.status = BatchStatus.FAILED
+    job.reason = report.reason
+    job.request_count = 0
+    job.invalid_count = report.invalid_count
+    job.counts = ResultCounts(invalid=report.invalid_count)
+    job.results_uri = storage.s3_uri(bucket, storage.results_key(job.job_id))
+    job.errors_uri = storage.s3_uri(bucket, storage.errors_key(job.job_id))
+    job.finished_at = time.time()
+    jobs.save_job(job)
+    storage.put_json(bucket, storage.summary_key(job.job_id), job.model_dump(mode="json", exclude={"raw"}))
+    return IntakeOutcome(job_id=job.job_id, status="failed", reason=report.reason)
+
+
+def _start(
+    jobs: storage.JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings
+) -> IntakeOutcome:
+    metrics.add_metric(name="ItemsAccepted", unit=MetricUnit.Count, value=report.request_count)
+    metrics.add_metric(name="ItemsInvalid", unit=MetricUnit.Count, value=report.error_count)
+    for manifest in report.chunks:
+        fields: dict[str, Any] = {
+            "status": "staged",
+            "item_count": manifest.item_count,
+            "byte_count": manifest.byte_count,
+        }
+        if manifest.model:
+            fields["model"] = manifest.model
+        jobs.put_chunk(job.job_id, manifest.chunk, fields)
+    job.request_count = report.request_count
+    job.invalid_count = report.invalid_count
+    if report.invalid_count:
+        job.errors_uri = storage.s3_uri(settings.data_bucket, storage.errors_key(job.job_id))
+    job.chunk_count = len(report.chunks)
+    jobs.save_job(job)
+    sfn = storage.stepfunctions_client()
+    try:
+        execution = sfn.start_execution(
+            stateMachineArn=settings.state_machine_arn,
+            name=job.job_id,
+            input=json.dumps(execution_input(job.job_id, settings.data_bucket, report.chunks)),
+        )
+        execution_arn: str | None = execution["executionArn"]
+    except sfn.exceptions.ExecutionAlreadyExists:
+        execution_arn = None  # started by an earlier delivery of the same event
+    return IntakeOutcome(job_id=job.job_id, status="started", execution_arn=execution_arn)

@@ -1,0 +1,91 @@
+"""The job spec of an uploaded file: the object-metadata keys that carry it, and the job id.
+
+An input file says how it runs through S3 object metadata (``x-amz-meta-provider``, ``-model``,
+``-system-prompt`` or ``-system-prompt-b64``, ``-on-invalid``); the stack's defaults fill what it
+leaves out. The HTTP API writes these keys when it puts a submission in the inbox, intake reads
+them back here, and the offline gateway sets them on uploads: one list of names for all three.
+
+A job's id derives from the object version (:func:`job_id_for`), so a re-delivered S3 event, a
+scheduled run and an API retry of the same version all land on the same job and execution name.
+:func:`new_job` is the ``pending`` row both the API and intake create for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import time
+from pathlib import Path
+from typing import get_args
+
+from pydantic import ValidationError
+
+from batch_gateway.models import BatchStatus, InvalidLinePolicy, JobSpec, JobSummary
+from batch_gateway.settings import Settings
+
+# Object metadata keys (x-amz-meta-*) that carry the job spec of an uploaded file.
+META_PROVIDER = "provider"
+META_MODEL = "model"
+META_SYSTEM_PROMPT = "system-prompt"
+META_SYSTEM_PROMPT_B64 = "system-prompt-b64"
+META_ON_INVALID = "on-invalid"
+ON_INVALID_POLICIES: tuple[str, ...] = get_args(InvalidLinePolicy)
+# Only objects with these suffixes are input files (others under inbox/ are ignored).
+ACCEPTED_SUFFIXES = (".jsonl", ".ndjson")
+
+
+class JobSpecError(ValueError):
+    """The job spec (metadata or defaults) is unusable; the message says which key to fix."""
+
+
+def job_id_for(bucket: str, key: str, version: str) -> str:
+    """Deterministic job id: the same object version always maps to the same job (and execution name)."""
+    digest = hashlib.sha256(f"{bucket}/{key}#{version}".encode()).hexdigest()[:16]
+    stem = Path(key).name.rsplit(".", 1)[0]
+    safe_stem = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:40] or "job"
+    return f"{safe_stem}-{digest}"
+
+
+def job_spec_from_metadata(metadata: dict[str, str], settings: Settings) -> JobSpec:
+    """The spec of an uploaded file: object metadata first, stack defaults second."""
+    meta = {k.lower(): v for k, v in metadata.items()}
+    system_prompt = meta.get(META_SYSTEM_PROMPT) or settings.default_system_prompt or None
+    if META_SYSTEM_PROMPT_B64 in meta:
+        try:
+            system_prompt = base64.b64decode(meta[META_SYSTEM_PROMPT_B64], validate=True).decode()
+        except ValueError as exc:
+            raise JobSpecError(f"metadata '{META_SYSTEM_PROMPT_B64}' is not base64 of UTF-8 text") from exc
+    on_invalid = (meta.get(META_ON_INVALID) or "reject").strip().lower()
+    if on_invalid not in ON_INVALID_POLICIES:
+        raise JobSpecError(
+            f"metadata '{META_ON_INVALID}' is {meta[META_ON_INVALID]!r}: set x-amz-meta-{META_ON_INVALID} "
+            f"to {' or '.join(ON_INVALID_POLICIES)} (or leave it out to reject files with invalid lines)"
+        )
+    try:
+        return JobSpec(
+            provider=meta.get(META_PROVIDER) or settings.default_provider,
+            model=meta.get(META_MODEL) or settings.default_model,
+            system_prompt=system_prompt,
+            on_invalid=on_invalid,  # checked against the Literal above
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"'{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise JobSpecError(
+            f"the job spec is invalid ({problems}); set object metadata x-amz-meta-provider "
+            "(openai|anthropic) and x-amz-meta-model, or the stack's DefaultProvider/DefaultModel"
+        ) from exc
+
+
+def new_job(job_id: str, spec: JobSpec, source: str) -> JobSummary:
+    """The ``pending`` row of a job that has not been staged yet."""
+    return JobSummary(
+        job_id=job_id,
+        provider=spec.provider,
+        model=spec.model,
+        status=BatchStatus.PENDING,
+        created_at=time.time(),
+        source=source,
+    )
