@@ -68,7 +68,7 @@ template: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m batch_gateway_local.openapi
 
-# The HTTP API on 127.0.0.1:8000 over the offline stack (Ctrl-C to stop); see README "HTTP API".
+# The HTTP API on 127.0.0.1:8000 over the offline stack (Ctrl-C to stop); see docs/http-api-and-cli.md.
 api: $(STAMP)
 	$(BIN)/batch-gateway local up --port 8000
 
