@@ -26,8 +26,8 @@ from batch_gateway.intake.pipeline import (
     split_into_chunks,
 )
 from batch_gateway.models import BatchResult, JobSpec
-from batch_gateway.providers.base import ProviderLimits
 from batch_gateway.providers.requests import RequestBuilder, build_openai_request
+from batch_gateway.providers.types import ProviderLimits
 from batch_gateway.settings import Settings
 
 BUCKET = "data-bucket"

@@ -18,9 +18,9 @@ import openai
 import pytest
 
 from batch_gateway.models import BatchItem, BatchStatus, JobSpec
-from batch_gateway.providers.anthropic_batch import AnthropicBatchProvider
-from batch_gateway.providers.base import ProviderError
-from batch_gateway.providers.openai_batch import OpenAIBatchProvider, trim_metadata
+from batch_gateway.providers.anthropic.batch import AnthropicBatchProvider
+from batch_gateway.providers.errors import ProviderError
+from batch_gateway.providers.openai.batch import OpenAIBatchProvider, trim_metadata
 from batch_gateway.providers.requests import encode_request_line
 from batch_gateway.providers.streaming import resumable_lines
 

@@ -79,7 +79,7 @@ from batch_gateway.intake.pipeline import (
 )
 from batch_gateway.models import BatchStatus, JobSpec, JobSummary
 from batch_gateway.observability import MetricUnit, metrics
-from batch_gateway.providers.base import ProviderError, ProviderUnavailableError
+from batch_gateway.providers.errors import ProviderError, ProviderUnavailableError
 from batch_gateway.providers.requests import request_builder_for
 from batch_gateway.settings import Settings, get_settings
 from batch_gateway.workflow.cancel import cancel_job

@@ -50,7 +50,8 @@ from batch_gateway.models import (
 )
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.providers.custom_ids import RESERVED_PREFIX, SAFE_ID_PATTERN
-from batch_gateway.providers.requests import LineEncoder, RequestBuilder, request_builder_for
+from batch_gateway.providers.line_encoder import LineEncoder
+from batch_gateway.providers.requests import RequestBuilder, request_builder_for
 from batch_gateway.settings import Settings
 from batch_gateway.storage.chunk_index import encode_index_line
 

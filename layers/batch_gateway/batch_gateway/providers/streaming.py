@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 
-from batch_gateway.providers.base import ProviderError
+from batch_gateway.providers.errors import ProviderError
 
 LineSource = Callable[[], AbstractContextManager[Iterable[str]]]
 
