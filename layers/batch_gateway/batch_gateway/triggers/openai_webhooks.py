@@ -88,7 +88,9 @@ def _mark_replay(response: Any, idempotent_data: DataRecord) -> Any:
     return {**response, "replayed": True}
 
 
-def wake_once(delivery: dict[str, str], settings: Settings, context: LambdaContext | None) -> dict[str, Any]:
+def wake_once(
+    delivery: dict[str, str], deliveries_table: str, jobs_table: str, context: LambdaContext | None = None
+) -> dict[str, Any]:
     """Wake for this delivery once per ``webhook-id``: ``replayed`` is True when it was done before.
 
     Powertools Idempotency keeps one record per id in the deliveries table: claimed (in progress)
@@ -105,11 +107,11 @@ def wake_once(delivery: dict[str, str], settings: Settings, context: LambdaConte
         config.register_lambda_context(context)  # an in-progress claim ends with the invocation
     guarded = idempotent_function(
         data_keyword_argument="delivery",
-        persistence_store=DynamoDBPersistenceLayer(table_name=settings.webhook_deliveries_table),
+        persistence_store=DynamoDBPersistenceLayer(table_name=deliveries_table),
         config=config,
     )(_wake_for_delivery)
     try:
-        result: dict[str, Any] = guarded(delivery=delivery, jobs_table=settings.jobs_table)
+        result: dict[str, Any] = guarded(delivery=delivery, jobs_table=jobs_table)
     except IdempotencyAlreadyInProgressError:
         return {"outcome": "in_progress", "replayed": True}
     return result
@@ -157,7 +159,7 @@ def handle_openai_webhook(
         logger.info("webhook event ignored", extra={"event_type": event_type})
         return WebhookAnswer(status_code=200, body={"status": "ignored", "type": event_type})
     delivery = {"webhook_id": webhook_id, "batch_id": batch_id, "event_type": event_type}
-    result = wake_once(delivery, settings, context)
+    result = wake_once(delivery, settings.webhook_deliveries_table, settings.jobs_table, context)
     if result["replayed"]:
         metrics.add_metric(name="WebhooksDuplicate", unit=MetricUnit.Count, value=1)
         logger.warning("webhook replayed or redelivered: ignored", extra={"webhook_id": webhook_id})
