@@ -1,4 +1,8 @@
-"""Driving the deployed offline stack's functions the way AWS would: real-shaped events, Lambda Invoke."""
+"""Driving the deployed offline stack the way AWS would (real-shaped events, Lambda Invoke), and reading it.
+
+Reads of the stack's tables go through ``LocalGateway.progress``, under the runtime's lock, so they never
+overlap a handler's writes (moto changes items in place).
+"""
 
 from __future__ import annotations
 

@@ -11,5 +11,6 @@ From the bottom of the import graph up:
   ``batch`` (the API calls) and ``parsing`` (its answers into ``types``);
 * ``registry``: a provider by name, configured from the stack's settings and secret.
 
-Importing any of these imports no provider SDK: a provider imports its SDK when it first calls out.
+Importing any of these imports no provider SDK (``openai``, ``anthropic``): a provider imports its
+SDK when it first calls out; boto3, which Bedrock uses, is imported by the gateway anyway.
 """

@@ -7,8 +7,8 @@ cached for five minutes), never from an environment variable, and fails at once,
 of which secret to set, when there is none. Bedrock reads no secret: the function's role signs its
 calls.
 
-Importing this module imports no provider SDK: each provider imports its SDK when it first talks to
-the provider.
+Importing this module imports no provider SDK (``openai``, ``anthropic``): each provider imports
+its SDK when it first talks to the provider.
 """
 
 from __future__ import annotations
