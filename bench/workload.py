@@ -226,7 +226,8 @@ class LocalOutputProvider:
         self._requests_file = requests_file
 
     def iter_results(self, provider_batch_id: str) -> Iterator[Any]:
-        from batch_gateway.providers.parsing import decode_result_line, parse_openai_line
+        from batch_gateway.providers.openai.parsing import parse_openai_line
+        from batch_gateway.providers.parsing import decode_result_line
 
         number = 0
         for parity in (1, 0):  # providers do not keep input order: odd lines first, then even ones

@@ -1,8 +1,13 @@
-"""Driving the deployed offline stack's functions the way AWS would: real-shaped events, Lambda Invoke."""
+"""Driving the deployed offline stack the way AWS would (real-shaped events, Lambda Invoke), and reading it.
+
+Reads of the stack's tables go through ``LocalGateway.progress``, under the runtime's lock, so they never
+overlap a handler's writes (moto changes items in place).
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
@@ -30,3 +35,18 @@ def invoke(gateway: LocalGateway, logical_id: str, payload: dict[str, Any]) -> d
     body: dict[str, Any] = json.loads(response["Payload"].read())
     assert "FunctionError" not in response, body
     return body
+
+
+def parked_chunk(gateway: LocalGateway, job_id: str, timeout_s: float = 60) -> dict[str, Any]:
+    """The job's first chunk row once it has parked its task token: it waits for the provider now.
+
+    Read through ``LocalGateway.progress``, under the runtime's lock (never while a handler writes).
+    """
+    deadline = time.monotonic() + timeout_s
+    chunks: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        chunks = gateway.progress(job_id).chunks
+        if chunks and chunks[0].get("wait_token"):
+            return chunks[0]
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never parked its chunk: {chunks}")

@@ -1,14 +1,18 @@
-"""Job events: publish each job status change from the jobs table's stream to EventBridge."""
+"""Job events: publish each job status change from the jobs table's stream to EventBridge.
+
+Returns the records that failed (``batchItemFailures``): the stream mapping reports batch item
+failures, so Lambda retries from the first of them instead of replaying the whole batch.
+"""
 
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
-from batch_gateway.triggers.job_events import publish, state_changes
+from batch_gateway.triggers.job_events import publish_stream_records
 
 logger = Logger()
 tracer = Tracer()
@@ -17,8 +21,6 @@ tracer = Tracer()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_source(data_class=DynamoDBStreamEvent)
-def lambda_handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     settings = get_settings()
-    published = publish(state_changes(event.records, settings.data_bucket), settings.event_bus_name)
-    return {"published": published}
+    return publish_stream_records(event, settings.data_bucket, settings.event_bus_name, context)

@@ -21,4 +21,4 @@ tracer = Tracer()
 def lambda_handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict[str, Any]:
     # The signature covers the exact bytes OpenAI sent: verify the decoded body, never a re-encoding.
     body = event.decoded_body or ""
-    return handle_openai_webhook(body, dict(event.headers), get_settings()).to_proxy_response()
+    return handle_openai_webhook(body, dict(event.headers), get_settings(), context).to_proxy_response()

@@ -8,7 +8,6 @@ the deployed BedrockEventsFunction the way the stack's rule delivers them.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from batch_gateway import storage
 from batch_gateway.models import BatchStatus, JobSpec
 from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
-from tests.stack_helpers import event, invoke
+from tests.stack_helpers import event, invoke, parked_chunk
 
 LONG_WAIT = 600
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -56,14 +55,7 @@ def start_parked_job(gw: LocalGateway, tmp_path: Path, name: str) -> tuple[str, 
     job_id = gw.submit_file(
         write_jsonl(tmp_path / f"{name}.jsonl", rows), JobSpec(provider="bedrock", model=MODEL)
     )
-    jobs = storage.JobsRepository(gw.outputs["JobsTableName"])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        chunks = jobs.list_chunks(job_id)
-        if chunks and chunks[0].get("wait_token"):
-            return job_id, chunks[0]
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never parked its chunk: {jobs.list_chunks(job_id)}")
+    return job_id, parked_chunk(gw, job_id)
 
 
 def bedrock_status(gw: LocalGateway, job_arn: str) -> str:

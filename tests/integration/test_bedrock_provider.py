@@ -15,9 +15,9 @@ from moto import mock_aws
 
 from batch_gateway import storage
 from batch_gateway.models import BatchItem, BatchStatus, FinishReason, JobSpec
-from batch_gateway.providers import get_provider
-from batch_gateway.providers.base import ProviderError
-from batch_gateway.providers.bedrock_batch import BedrockBatchProvider
+from batch_gateway.providers.bedrock.batch import BedrockBatchProvider
+from batch_gateway.providers.errors import ProviderError
+from batch_gateway.providers.registry import get_provider
 from batch_gateway.providers.requests import encode_request_line
 from batch_gateway_local.emulator import EmulatorServer
 

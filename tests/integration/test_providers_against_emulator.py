@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from batch_gateway.models import BatchItem, BatchStatus, FinishReason, JobSpec
-from batch_gateway.providers import get_provider
-from batch_gateway.providers.base import BatchProvider, ProviderError
+from batch_gateway.providers.base import BatchProvider
+from batch_gateway.providers.errors import ProviderError
+from batch_gateway.providers.registry import get_provider
 from batch_gateway.providers.requests import encode_request_line
 
 emulator = pytest.importorskip("batch_gateway_local.emulator")

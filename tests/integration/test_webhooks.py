@@ -32,7 +32,7 @@ from batch_gateway_local.emulator.webhooks import (
 )
 from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
-from tests.stack_helpers import event
+from tests.stack_helpers import event, parked_chunk
 
 SECRET = new_secret()
 LONG_WAIT = 600
@@ -79,14 +79,7 @@ def start_parked_job(gw: LocalGateway, tmp_path: Path, name: str) -> tuple[str, 
     job_id = gw.submit_file(
         write_jsonl(tmp_path / f"{name}.jsonl", rows), JobSpec(provider="openai", model="gpt-4o-mini")
     )
-    jobs = storage.JobsRepository(gw.outputs["JobsTableName"])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        chunks = jobs.list_chunks(job_id)
-        if chunks and chunks[0].get("wait_token"):
-            return job_id, chunks[0]
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never parked its chunk: {jobs.list_chunks(job_id)}")
+    return job_id, parked_chunk(gw, job_id)
 
 
 def provider_finishes(gw: LocalGateway, batch_id: str) -> None:

@@ -12,13 +12,12 @@ import pytest
 
 from batch_gateway.cost import job_cost, model_prices
 from batch_gateway.models import BatchItem, BatchStatus, JobSpec
-from batch_gateway.providers import get_provider
-from batch_gateway.providers.azure_openai_batch import DEFAULT_API_VERSION, AzureOpenAIBatchProvider
-from batch_gateway.providers.base import ProviderError
-from batch_gateway.providers.registry import api_key_field
+from batch_gateway.providers.errors import ProviderError
+from batch_gateway.providers.line_encoder import LineEncoder
+from batch_gateway.providers.openai.azure import DEFAULT_API_VERSION, AzureOpenAIBatchProvider
+from batch_gateway.providers.registry import api_key_field, get_provider
 from batch_gateway.providers.requests import (
     AZURE_OPENAI_LIMITS,
-    LineEncoder,
     build_openai_request,
     encode_request_line,
     request_builder_for,

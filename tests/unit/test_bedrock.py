@@ -9,16 +9,17 @@ import pytest
 
 from batch_gateway.intake.checks import parse_fields
 from batch_gateway.models import BatchItem, BatchStatus, FinishReason, JobSpec
-from batch_gateway.providers.base import ProviderError
-from batch_gateway.providers.bedrock_batch import output_prefix, submission_ids
-from batch_gateway.providers.bedrock_parsing import (
+from batch_gateway.providers.bedrock.batch import output_prefix, submission_ids
+from batch_gateway.providers.bedrock.parsing import (
     BEDROCK_STATUS,
     bedrock_progress,
     decode_record_line,
     parse_bedrock_line,
 )
 from batch_gateway.providers.custom_ids import bedrock_record_id
-from batch_gateway.providers.requests import LineEncoder, encode_request_line, request_builder_for
+from batch_gateway.providers.errors import ProviderError
+from batch_gateway.providers.line_encoder import LineEncoder
+from batch_gateway.providers.requests import encode_request_line, request_builder_for
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 SPEC = JobSpec(provider="bedrock", model=MODEL, system_prompt="Be brief.")
@@ -184,7 +185,7 @@ def test_submission_ids_are_stable_per_attempt_and_fit_bedrocks_patterns() -> No
 
 
 def test_the_output_file_is_found_where_bedrock_writes_it() -> None:
-    from batch_gateway.providers.bedrock_batch import BedrockBatchProvider
+    from batch_gateway.providers.bedrock.batch import BedrockBatchProvider
 
     provider = BedrockBatchProvider(bucket="b", role_arn="arn:aws:iam::123456789012:role/r")
     job = {
@@ -201,7 +202,7 @@ def test_the_output_file_is_found_where_bedrock_writes_it() -> None:
 
 
 def test_bedrock_is_configured_from_settings_without_reading_the_provider_secret() -> None:
-    from batch_gateway.providers.bedrock_batch import BedrockBatchProvider
+    from batch_gateway.providers.bedrock.batch import BedrockBatchProvider
     from batch_gateway.providers.registry import provider_for
     from batch_gateway.settings import Settings
 

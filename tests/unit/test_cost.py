@@ -1,7 +1,8 @@
 import pytest
 
 from batch_gateway.cost import job_cost, model_prices
-from batch_gateway.providers.parsing import anthropic_usage, openai_usage
+from batch_gateway.providers.anthropic.parsing import anthropic_usage
+from batch_gateway.providers.openai.parsing import openai_usage
 
 
 def test_openai_cost_from_real_format_usage_bills_cached_input_at_its_own_price() -> None:

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from batch_gateway.providers import get_provider, provider_custom_id
-from batch_gateway.providers.custom_ids import RESERVED_PREFIX, is_safe_custom_id
+from batch_gateway.providers.custom_ids import RESERVED_PREFIX, is_safe_custom_id, provider_custom_id
+from batch_gateway.providers.registry import get_provider
 from batch_gateway.providers.requests import request_builder_for
 
 ANTHROPIC_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")

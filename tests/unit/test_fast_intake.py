@@ -13,14 +13,8 @@ import pytest
 from batch_gateway.intake.checks import parse_fields, parse_item
 from batch_gateway.intake.seen_ids import SeenIds
 from batch_gateway.models import BatchItem, JobSpec
-from batch_gateway.providers.requests import (
-    LineEncoder,
-    encode_request_line,
-    has_no_control_escapes,
-    item_from_fields,
-    request_builder_for,
-    request_model,
-)
+from batch_gateway.providers.line_encoder import LineEncoder, has_no_control_escapes, item_from_fields
+from batch_gateway.providers.requests import encode_request_line, request_builder_for, request_model
 
 
 # ------------------------------------------------------------------ SeenIds
@@ -185,9 +179,9 @@ def test_control_escapes_are_spotted(raw: bytes, expected: bool) -> None:
 
 
 def test_line_encoder_keeps_few_layouts_however_many_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
-    from batch_gateway.providers import requests
+    from batch_gateway.providers import line_encoder
 
-    monkeypatch.setattr(requests, "MAX_TEMPLATES", 5)
+    monkeypatch.setattr(line_encoder, "MAX_TEMPLATES", 5)
     spec = SPECS[0]
     builder = request_builder_for(spec.provider)
     encoder = LineEncoder(builder, spec)

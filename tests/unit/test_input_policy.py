@@ -21,8 +21,8 @@ from batch_gateway.intake.checks import LineError, describe, parse_item
 from batch_gateway.intake.spec import JobSpecError, job_spec_from_metadata
 from batch_gateway.intake.split import NO_VALID_LINES, IntakeReport, split_into_chunks
 from batch_gateway.models import BatchResult, JobSpec
-from batch_gateway.providers.base import ProviderLimits
 from batch_gateway.providers.requests import RequestBuilder, build_openai_request
+from batch_gateway.providers.types import ProviderLimits
 from batch_gateway.settings import Settings
 
 BUCKET = "data-bucket"

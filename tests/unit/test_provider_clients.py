@@ -18,9 +18,9 @@ import openai
 import pytest
 
 from batch_gateway.models import BatchItem, BatchStatus, JobSpec
-from batch_gateway.providers.anthropic_batch import AnthropicBatchProvider
-from batch_gateway.providers.base import ProviderError
-from batch_gateway.providers.openai_batch import OpenAIBatchProvider, trim_metadata
+from batch_gateway.providers.anthropic.batch import AnthropicBatchProvider
+from batch_gateway.providers.errors import ProviderError
+from batch_gateway.providers.openai.batch import OpenAIBatchProvider, trim_metadata
 from batch_gateway.providers.requests import encode_request_line
 from batch_gateway.providers.streaming import resumable_lines
 
@@ -279,6 +279,17 @@ def test_openai_missing_files_are_skipped(empty: str | None) -> None:
     assert fake.downloads == ["file-out"]
 
 
+def test_openai_retention_deletes_each_batch_file_and_skips_batches_gone(tmp_path: Path) -> None:
+    fake = FakeOpenAI()
+    provider = fake.provider()
+    provider.submit(write_requests(tmp_path, provider, OPENAI_SPEC), OPENAI_SPEC, {"job": "j1"})
+    fake.batch.update(status="completed", output_file_id="file-out", error_file_id="")
+
+    provider.delete_batch_data(["batch_1", "batch_gone"])
+
+    assert sorted(fake.deleted) == ["file-in", "file-out"]  # no error file was written
+
+
 def test_openai_broken_download_resumes_without_duplicates() -> None:
     fake = FakeOpenAI()
     fake.batch = {
@@ -342,6 +353,7 @@ class FakeAnthropic:
         self.downloads = 0
         self.created: dict[str, Any] = {}
         self.create_error: httpx2.Response | None = None
+        self.deleted: list[str] = []
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         path, method = request.url.path, request.method
@@ -373,6 +385,9 @@ class FakeAnthropic:
         if method == "POST" and path == "/v1/messages/batches/msgbatch_01/cancel":
             self.batch.update(processing_status="canceling", cancel_initiated_at="2025-06-01T10:00:00Z")
             return json_response(200, self.batch)
+        if method == "DELETE" and path == "/v1/messages/batches/msgbatch_01":
+            self.deleted.append("msgbatch_01")
+            return json_response(200, {"id": "msgbatch_01", "type": "message_batch_deleted"})
         if method == "GET" and path == "/v1/messages/batches/msgbatch_01/results":
             self.downloads += 1
             break_after = self.breaks.pop(0) if self.breaks else None
@@ -434,6 +449,12 @@ def test_anthropic_submit_poll_cancel_results(tmp_path: Path) -> None:
         ("cited", "succeeded"),
     ]
     assert results[0].raw == json.loads((FIXTURES / "anthropic_results.jsonl").read_text().splitlines()[0])
+
+
+def test_anthropic_retention_deletes_the_batches_and_skips_those_gone() -> None:
+    fake = FakeAnthropic()
+    fake.provider().delete_batch_data(["msgbatch_01", "msgbatch_gone"])
+    assert fake.deleted == ["msgbatch_01"]
 
 
 def test_anthropic_broken_results_download_resumes_without_duplicates() -> None:

@@ -9,15 +9,11 @@ from typing import Any
 import pytest
 
 from batch_gateway.models import BatchStatus, FinishReason
-from batch_gateway.providers.base import ProviderError, ProviderResult
-from batch_gateway.providers.parsing import (
-    anthropic_progress,
-    decode_result_line,
-    extract_json,
-    openai_progress,
-    parse_anthropic_line,
-    parse_openai_line,
-)
+from batch_gateway.providers.anthropic.parsing import anthropic_progress, parse_anthropic_line
+from batch_gateway.providers.errors import ProviderError
+from batch_gateway.providers.openai.parsing import openai_progress, parse_openai_line
+from batch_gateway.providers.parsing import decode_result_line, extract_json
+from batch_gateway.providers.types import ProviderResult
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "provider_lines"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from batch_gateway.models import BatchItem, JobSpec
-from batch_gateway.providers import PROVIDER_NAMES, get_provider
+from batch_gateway.providers.registry import PROVIDER_NAMES, get_provider
 from batch_gateway.providers.requests import (
     ANTHROPIC_LIMITS,
     OPENAI_LIMITS,
@@ -184,7 +184,7 @@ def test_importing_providers_and_building_lines_imports_no_sdk() -> None:
     root = Path(__file__).resolve().parents[2]
     code = (
         "import sys\n"
-        "from batch_gateway.providers import get_provider\n"
+        "from batch_gateway.providers.registry import get_provider\n"
         "from batch_gateway.providers.requests import request_builder_for\n"
         "from batch_gateway.models import BatchItem, JobSpec\n"
         "for name in ('openai', 'anthropic'):\n"

@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from batch_gateway.api.errors import JOB_ERRORS, ApiError, documented, documented_error
 from batch_gateway.api.models import JobView
 from batch_gateway.api.views import JobIdPath, find_job, job_view
-from batch_gateway.providers.base import ProviderError, ProviderUnavailableError
+from batch_gateway.providers.errors import ProviderError, ProviderUnavailableError
 from batch_gateway.settings import get_settings
 from batch_gateway.workflow.cancel import cancel_job
 

@@ -23,7 +23,8 @@ from batch_gateway.intake.seen_ids import SeenIds
 from batch_gateway.intake.spec import META_ON_INVALID
 from batch_gateway.models import JobSpec
 from batch_gateway.providers.custom_ids import RESERVED_PREFIX, SAFE_ID_PATTERN
-from batch_gateway.providers.requests import LineEncoder, RequestBuilder
+from batch_gateway.providers.line_encoder import LineEncoder
+from batch_gateway.providers.requests import RequestBuilder
 from batch_gateway.storage.chunk_index import encode_index_line
 
 MAX_REASON_ERRORS = 3

@@ -3,6 +3,10 @@
 Large provider result files have broken mid-download in the wild. :func:`resumable_lines` opens the
 stream, yields its non-blank lines, and when the connection breaks it opens the stream again from the
 start and skips the lines it has already yielded (the files are immutable, so counting is enough).
+
+Kept our own: neither SDK nor its HTTP library resumes a broken streamed download, and reopening
+and skipping what was yielded needs no Range support from the provider, so it works the same for
+OpenAI files, Anthropic results and Bedrock's S3 output.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 
-from batch_gateway.providers.base import ProviderError
+from batch_gateway.providers.errors import ProviderError
 
 LineSource = Callable[[], AbstractContextManager[Iterable[str]]]
 

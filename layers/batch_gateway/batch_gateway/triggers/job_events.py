@@ -7,18 +7,22 @@ and an event is only published for a change that was actually stored (an outbox 
 table). Users route the events with EventBridge rules (source ``batch-gateway``, detail-type
 ``Batch Job State Change``) to e-mail, Slack, a queue - without touching this code.
 
-The detail is the job as ``BatchJobInfo`` describes it, plus counts, where its results are, the
-previous status and the reason. Never the raw provider answer, prompts or keys.
+Records are processed one by one by Powertools' ``BatchProcessor``: a record whose event cannot be
+published is reported in ``batchItemFailures`` (the mapping has ``ReportBatchItemFailures``), so
+Lambda retries from that record instead of replaying the whole batch. Later records of the same job
+are held back (reported too, not published), so a job's events never overtake each other; other
+jobs' events go out. The detail is the job as ``BatchJobInfo`` describes it, plus counts, where its
+results are, the previous status and the reason. Never the raw provider answer, prompts or keys.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
     DynamoDBRecordEventName,
@@ -30,6 +34,8 @@ from batch_gateway.models import BatchJobInfo, BatchStatus, JobSummary, ResultCo
 from batch_gateway.observability import MetricUnit, metrics
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
@@ -37,8 +43,6 @@ logger = Logger(child=True)
 
 EVENT_SOURCE = "batch-gateway"
 DETAIL_TYPE = "Batch Job State Change"
-# PutEvents takes at most 10 entries a call.
-PUT_EVENTS_MAX_ENTRIES = 10
 
 
 class JobStateChange(BatchJobInfo):
@@ -62,7 +66,7 @@ class JobStateChange(BatchJobInfo):
 
 
 class PublishError(RuntimeError):
-    """EventBridge refused some events; the stream retries the batch from the failed record on."""
+    """EventBridge refused an event, or an earlier event of the same job was not published."""
 
 
 def _image(raw: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -109,13 +113,6 @@ def state_change(record: DynamoDBRecord, bucket: str) -> JobStateChange | None:
     )
 
 
-def state_changes(records: Iterable[DynamoDBRecord], bucket: str) -> Iterator[JobStateChange]:
-    for record in records:
-        change = state_change(record, bucket)
-        if change is not None:
-            yield change
-
-
 def _entry(change: JobStateChange, bus_name: str) -> PutEventsRequestEntryTypeDef:
     return {
         "Source": EVENT_SOURCE,
@@ -130,41 +127,70 @@ def events_client() -> EventBridgeClient:
     return boto3.client("events")
 
 
-def publish(changes: Iterable[JobStateChange], bus_name: str) -> int:
-    """Put the events in stream order, ten a call; returns how many were published.
+class OrderedPublisher:
+    """The BatchProcessor's record handler: publishes each record's event, in stream order per job.
 
-    A call stops at the first refused entry: the caller's failure makes the stream retry from the
-    unpublished record, so a job's events never overtake each other (at least once, in order).
+    Once an event of a job was not published, the job's later records of this batch fail too
+    without publishing: Lambda retries from the first failure, so they go out after it, in order.
     """
-    pending = list(changes)
-    client = events_client()
-    published = 0
-    for start in range(0, len(pending), PUT_EVENTS_MAX_ENTRIES):
-        batch = pending[start : start + PUT_EVENTS_MAX_ENTRIES]
-        response = client.put_events(Entries=[_entry(change, bus_name) for change in batch])
-        refused = [
-            (change, entry)
-            for change, entry in zip(batch, response["Entries"], strict=True)
-            if "EventId" not in entry
-        ]
-        if refused:
-            change, entry = refused[0]
+
+    def __init__(self, bucket: str, bus_name: str, client: EventBridgeClient | None = None) -> None:
+        self._bucket = bucket
+        self._bus_name = bus_name
+        self._client = client or events_client()
+        self._held: set[str] = set()  # jobs with an unpublished event in this batch
+        self.published = 0
+
+    def __call__(self, record: DynamoDBRecord) -> None:
+        change = state_change(record, self._bucket)
+        if change is None:
+            return
+        if change.job_id in self._held:
+            raise PublishError(
+                f"the {change.status.value} event of job {change.job_id} waits for an earlier event "
+                "of that job, which was not published"
+            )
+        try:
+            self._put(change)
+        except Exception:
+            self._held.add(change.job_id)
+            raise
+        self.published += 1
+        logger.info(
+            "job state change published",
+            extra={
+                "job_id": change.job_id,
+                "status": change.status.value,
+                "previous": change.previous_status,
+            },
+        )
+
+    def _put(self, change: JobStateChange) -> None:
+        entry = self._client.put_events(Entries=[_entry(change, self._bus_name)])["Entries"][0]
+        if "EventId" not in entry:
             raise PublishError(
                 f"EventBridge refused the {change.status.value} event of job {change.job_id}: "
                 f"{entry.get('ErrorCode')} {entry.get('ErrorMessage')}"
             )
-        published += len(batch)
-        for change in batch:
-            logger.info(
-                "job state change published",
-                extra={
-                    "job_id": change.job_id,
-                    "status": change.status.value,
-                    "previous": change.previous_status,
-                },
-            )
-    metrics.add_metric(name="JobEventsPublished", unit=MetricUnit.Count, value=published)
-    return published
+
+
+def publish_stream_records(
+    event: dict[str, Any], bucket: str, bus_name: str, context: LambdaContext | None = None
+) -> PartialItemFailureResponse:
+    """Publish the job state changes of one stream batch; the records that failed, for Lambda to retry.
+
+    When every record fails, Powertools raises instead (BatchProcessingError) and Lambda retries the
+    whole batch, as for any function error.
+    """
+    publisher = OrderedPublisher(bucket, bus_name)
+    response = process_partial_response(
+        event=event,
+        record_handler=publisher,
+        processor=BatchProcessor(event_type=EventType.DynamoDBStreams),
+        context=context,
+    )
+    metrics.add_metric(name="JobEventsPublished", unit=MetricUnit.Count, value=publisher.published)
+    return response
 
 
 def detail_of(event: dict[str, Any]) -> JobStateChange:

@@ -4,10 +4,11 @@ OpenAI signs each delivery the Standard Webhooks way (headers ``webhook-id``, ``
 ``webhook-signature``: HMAC-SHA256 of ``id.timestamp.body`` with the endpoint's ``whsec_`` secret).
 The official SDK checks the signature and that the timestamp is within 5 minutes, which stops a
 captured delivery from being replayed later; a replay inside those 5 minutes carries a
-``webhook-id`` already seen, and the deliveries table (a conditional write, kept 4 days by TTL: OpenAI
-retries a delivery for up to 72 hours under the same id) answers it as a duplicate without acting.
-A delivery is claimed before it is acted on and released again when acting fails, so OpenAI's retry
-of a failed delivery is processed, never swallowed.
+``webhook-id`` already seen, and Powertools Idempotency, keyed on that id in the deliveries table
+(kept 4 days by TTL: OpenAI retries a delivery for up to 72 hours under the same id), answers it as
+a duplicate without acting. A delivery is claimed before it is acted on and the claim is released
+when acting fails, so OpenAI's retry of a failed delivery is processed, never swallowed; forged,
+unsigned and stale deliveries are refused before any claim.
 
 The route carries no API Gateway auth: the signature is the auth. The secret lives in its own
 Secrets Manager secret (``{"openai_webhook_secret": "whsec_..."}``), read through Powertools
@@ -17,14 +18,17 @@ Parameters with caching; this function cannot read the provider API keys.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
-from botocore.exceptions import ClientError
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from pydantic import BaseModel
 
 from batch_gateway.observability import MetricUnit, metrics
@@ -32,7 +36,8 @@ from batch_gateway.settings import Settings
 from batch_gateway.workflow.wakeup import wake
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import Table
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(child=True)
 
@@ -72,32 +77,44 @@ def webhook_secret(settings: Settings) -> str:
     return str(value or "")
 
 
-class Deliveries:
-    """Webhook ids already acted on (the replay guard): one row per id, removed by TTL."""
+def _wake_for_delivery(delivery: dict[str, str], jobs_table: str) -> dict[str, Any]:
+    """Act on one delivery (the replay guard wraps this: see :func:`wake_once`)."""
+    outcome = wake(delivery["batch_id"], delivery["event_type"], jobs_table)
+    return {"outcome": outcome.outcome, "replayed": False}
 
-    def __init__(self, table_name: str) -> None:
-        self._table: Table = boto3.resource("dynamodb").Table(table_name)
 
-    def claim(self, webhook_id: str) -> bool:
-        """Record the id; False when it was recorded before (a replay or a redelivery)."""
-        now = int(time.time())
-        try:
-            self._table.put_item(
-                Item={
-                    "webhook_id": webhook_id,
-                    "received_at": now,
-                    "expires_at": now + DELIVERY_MEMORY_SECONDS,
-                },
-                ConditionExpression="attribute_not_exists(webhook_id)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+def _mark_replay(response: Any, idempotent_data: DataRecord) -> Any:
+    """Powertools calls this instead of acting when the delivery's id was acted on before."""
+    return {**response, "replayed": True}
 
-    def release(self, webhook_id: str) -> None:
-        self._table.delete_item(Key={"webhook_id": webhook_id})
+
+def wake_once(
+    delivery: dict[str, str], deliveries_table: str, jobs_table: str, context: LambdaContext | None = None
+) -> dict[str, Any]:
+    """Wake for this delivery once per ``webhook-id``: ``replayed`` is True when it was done before.
+
+    Powertools Idempotency keeps one record per id in the deliveries table: claimed (in progress)
+    before acting, completed after, deleted again when acting raises (so OpenAI's retry acts).
+    A delivery whose twin is being acted on right now counts as replayed too.
+    """
+    config = IdempotencyConfig(
+        event_key_jmespath="webhook_id",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=DELIVERY_MEMORY_SECONDS,
+        response_hook=_mark_replay,
+    )
+    if context is not None:
+        config.register_lambda_context(context)  # an in-progress claim ends with the invocation
+    guarded = idempotent_function(
+        data_keyword_argument="delivery",
+        persistence_store=DynamoDBPersistenceLayer(table_name=deliveries_table),
+        config=config,
+    )(_wake_for_delivery)
+    try:
+        result: dict[str, Any] = guarded(delivery=delivery, jobs_table=jobs_table)
+    except IdempotencyAlreadyInProgressError:
+        return {"outcome": "in_progress", "replayed": True}
+    return result
 
 
 def _verified_event(body: str, headers: Mapping[str, str], secret: str) -> dict[str, Any] | str:
@@ -119,8 +136,10 @@ def _verified_event(body: str, headers: Mapping[str, str], secret: str) -> dict[
     return event if isinstance(event, dict) else "the webhook body is not a JSON object"
 
 
-def handle_openai_webhook(body: str, headers: Mapping[str, str], settings: Settings) -> WebhookAnswer:
-    """Verify one delivery and, for a batch that ended, wake the chunk waiting for it."""
+def handle_openai_webhook(
+    body: str, headers: Mapping[str, str], settings: Settings, context: LambdaContext | None = None
+) -> WebhookAnswer:
+    """Verify one delivery and, for a batch that ended, wake the chunk waiting for it (once per id)."""
     secret = webhook_secret(settings)
     if not secret:
         return _refuse(
@@ -139,16 +158,12 @@ def handle_openai_webhook(body: str, headers: Mapping[str, str], settings: Setti
     if event_type not in BATCH_END_EVENTS or not batch_id:
         logger.info("webhook event ignored", extra={"event_type": event_type})
         return WebhookAnswer(status_code=200, body={"status": "ignored", "type": event_type})
-    deliveries = Deliveries(settings.webhook_deliveries_table)
-    if not deliveries.claim(webhook_id):
+    delivery = {"webhook_id": webhook_id, "batch_id": batch_id, "event_type": event_type}
+    result = wake_once(delivery, settings.webhook_deliveries_table, settings.jobs_table, context)
+    if result["replayed"]:
         metrics.add_metric(name="WebhooksDuplicate", unit=MetricUnit.Count, value=1)
         logger.warning("webhook replayed or redelivered: ignored", extra={"webhook_id": webhook_id})
         return WebhookAnswer(status_code=200, body={"status": "duplicate", "webhook_id": webhook_id})
-    try:
-        outcome = wake(batch_id, event_type, settings.jobs_table)
-    except Exception:
-        deliveries.release(webhook_id)  # let OpenAI's retry of this delivery act
-        raise
     return WebhookAnswer(
-        status_code=200, body={"status": outcome.outcome, "type": event_type, "batch": batch_id}
+        status_code=200, body={"status": result["outcome"], "type": event_type, "batch": batch_id}
     )

@@ -40,7 +40,8 @@ from batch_gateway import storage
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult, BatchStatus, JobSummary, ResultCounts, add_usage
 from batch_gateway.observability import MetricUnit, metrics
-from batch_gateway.providers.base import BatchProvider, ProviderError
+from batch_gateway.providers.base import BatchProvider
+from batch_gateway.providers.errors import ProviderError
 from batch_gateway.providers.registry import provider_for
 from batch_gateway.settings import Settings
 from batch_gateway.storage.chunk_index import read_index
@@ -50,8 +51,8 @@ from batch_gateway.workflow.finalize import finalize_job, mark_job_failed
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.client import SFNClient
 
-    from batch_gateway.providers.anthropic_batch import AnthropicBatchProvider
-    from batch_gateway.providers.openai_batch import OpenAIBatchProvider
+    from batch_gateway.providers.anthropic.batch import AnthropicBatchProvider
+    from batch_gateway.providers.openai.batch import OpenAIBatchProvider
 
 logger = Logger(child=True)
 
@@ -374,8 +375,8 @@ def close_chunk(job_id: str, chunk: dict[str, Any], reason: str, settings: Setti
 def delete_provider_data(provider: BatchProvider, batch_ids: list[str]) -> None:
     """Delete what the provider keeps of these ended batches (files, or the batch itself)."""
     # Imported here: the provider modules import no SDK, but only cleanup needs them at all.
-    from batch_gateway.providers.anthropic_batch import AnthropicBatchProvider
-    from batch_gateway.providers.openai_batch import OpenAIBatchProvider
+    from batch_gateway.providers.anthropic.batch import AnthropicBatchProvider
+    from batch_gateway.providers.openai.batch import OpenAIBatchProvider
 
     if isinstance(provider, OpenAIBatchProvider):  # Azure OpenAI too: the same Files API
         _delete_openai_files(provider, batch_ids)

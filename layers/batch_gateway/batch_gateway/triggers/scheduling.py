@@ -1,7 +1,7 @@
 """Scheduled submissions: every file under ``scheduled/`` is submitted once, by the intake path.
 
 A scheduled run lists the latest version of each file under ``scheduled/``, claims each version
-with a conditional write (``bookkeeping.ScheduledClaims``: overlapping runs cannot both take it)
+with a conditional write (``storage.claims.ScheduledClaims``: overlapping runs cannot both take it)
 and hands it to intake with a server-side copy to ``inbox/scheduled/<version tag>/<path>``. The
 copy keeps the object's metadata (the job spec), and its upload event starts the job exactly like
 any upload: one intake invocation per file, in parallel, instead of one long function holding every

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 
 from batch_gateway import storage
 from batch_gateway.models import BatchStatus, JobSummary
-from batch_gateway.providers.base import ProviderError
+from batch_gateway.providers.errors import ProviderError
 from batch_gateway.providers.registry import provider_for
 from batch_gateway.settings import Settings
 

@@ -26,8 +26,8 @@ from batch_gateway import storage
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult, BatchStatus, ResultCounts, add_usage
 from batch_gateway.observability import MetricUnit, metrics
-from batch_gateway.providers.base import Outcome, ProviderResult
 from batch_gateway.providers.registry import provider_for
+from batch_gateway.providers.types import Outcome, ProviderResult
 from batch_gateway.settings import Settings
 from batch_gateway.storage.chunk_index import decode_index_line
 from batch_gateway.workflow.steps import Backoff, ChunkState, RetryPolicy

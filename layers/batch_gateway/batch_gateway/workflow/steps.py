@@ -20,13 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from batch_gateway import storage
 from batch_gateway.models import BatchStatus, JobSpec, JobSummary
 from batch_gateway.observability import MetricUnit, metrics
-from batch_gateway.providers.base import (
-    BatchProvider,
-    ProviderError,
-    ProviderUnavailableError,
-    SubmittedBatch,
-)
+from batch_gateway.providers.base import BatchProvider
+from batch_gateway.providers.errors import ProviderError, ProviderUnavailableError
 from batch_gateway.providers.registry import provider_for
+from batch_gateway.providers.types import SubmittedBatch
 from batch_gateway.settings import Settings
 
 logger = Logger(child=True)

@@ -25,17 +25,11 @@ from typing import TYPE_CHECKING, Any, Final
 from batch_gateway import storage
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchItem, BatchStatus, JobSpec
-from batch_gateway.providers.base import (
-    BatchProgress,
-    ProviderError,
-    ProviderResult,
-    ProviderUnavailableError,
-    SubmittedBatch,
-    is_transient_status,
-)
-from batch_gateway.providers.bedrock_parsing import bedrock_progress, decode_record_line, parse_bedrock_line
+from batch_gateway.providers.bedrock.parsing import bedrock_progress, decode_record_line, parse_bedrock_line
+from batch_gateway.providers.errors import ProviderError, ProviderUnavailableError, is_transient_status
 from batch_gateway.providers.requests import request_builder_for
 from batch_gateway.providers.streaming import resumable_lines
+from batch_gateway.providers.types import BatchProgress, ProviderResult, SubmittedBatch
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
@@ -189,6 +183,13 @@ class BedrockBatchProvider:
             self.client.stop_model_invocation_job(jobIdentifier=provider_batch_id)
         # The job is Stopping now; the poll loop sees it end Stopped (with what it processed so far).
         return BatchProgress(status=BatchStatus.CANCELLING, provider_status="Stopping")
+
+    def delete_batch_data(self, batch_ids: list[str]) -> None:
+        """Nothing to delete at Bedrock: a job's input and output are in our bucket, under staging/.
+
+        The reconciler deletes that prefix with the job's other staged files, and Bedrock has no call
+        that deletes a batch inference job's record (it keeps the job's metadata, not the data).
+        """
 
     def iter_results(self, provider_batch_id: str) -> Iterator[ProviderResult]:
         """Stream the job's ``.out`` file (resumable). A job that processed nothing may have none."""

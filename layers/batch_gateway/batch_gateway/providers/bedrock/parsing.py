@@ -12,8 +12,9 @@ import json
 from typing import Any
 
 from batch_gateway.models import BatchStatus
-from batch_gateway.providers.base import BatchProgress, ProviderError, ProviderResult, is_transient_status
-from batch_gateway.providers.parsing import parse_anthropic_message
+from batch_gateway.providers.anthropic.parsing import parse_anthropic_message
+from batch_gateway.providers.errors import ProviderError, is_transient_status
+from batch_gateway.providers.types import BatchProgress, ProviderResult
 
 BEDROCK_STATUS: dict[str, BatchStatus] = {
     "Submitted": BatchStatus.PENDING,

@@ -1,7 +1,13 @@
 """OpenAI Batch API provider (Files + Batches, ``/v1/chat/completions``).
 
-The ``openai`` SDK is imported only when a call actually talks to OpenAI (the client is created on
-first use), so building request lines or reading ``limits`` costs no SDK import.
+A chunk's request lines are uploaded as one batch input file and run as one batch with a 24-hour
+completion window; its results come back as an output file (answers) and an error file (requests
+that failed or expired), both streamed line by line and resumable. The batch carries our metadata
+(job, chunk, round, attempt), so a submission interrupted after OpenAI created the batch finds it
+again instead of paying twice. Once a job's retention ends, the batch's three files are deleted.
+
+The ``openai`` SDK is imported only inside the methods that talk to OpenAI (the client is created
+on first use), so building request lines or reading ``limits`` costs no SDK import.
 """
 
 from __future__ import annotations
@@ -12,16 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from batch_gateway.models import JobSpec
-from batch_gateway.providers.base import (
-    BatchProgress,
-    ProviderError,
-    ProviderResult,
-    SdkBatchProvider,
-    SubmittedBatch,
-    readable_sdk_errors,
-)
-from batch_gateway.providers.parsing import openai_progress, parse_openai_line
+from batch_gateway.providers.base import SdkBatchProvider
+from batch_gateway.providers.errors import ProviderError, readable_sdk_errors
+from batch_gateway.providers.openai.parsing import openai_progress, parse_openai_line
 from batch_gateway.providers.requests import OPENAI_ENDPOINT
+from batch_gateway.providers.types import BatchProgress, ProviderResult, SubmittedBatch
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -101,6 +102,21 @@ class OpenAIBatchProvider(SdkBatchProvider["OpenAI"]):
         with self._errors(f"the cancel request for batch {provider_batch_id}"):
             batch = self.client.batches.cancel(provider_batch_id)
         return self._progress(batch)
+
+    def delete_batch_data(self, batch_ids: list[str]) -> None:
+        """Delete each batch's input, output and error files (the batch object itself cannot be deleted)."""
+        import openai
+
+        for batch_id in batch_ids:
+            try:
+                batch = self.client.batches.retrieve(batch_id)
+            except openai.NotFoundError:
+                continue
+            for file_id in {batch.input_file_id, batch.output_file_id, batch.error_file_id}:
+                if not file_id:
+                    continue  # OpenAI gives null or "" for a file it did not write
+                with suppress(openai.NotFoundError):  # gone already: OpenAI expires batch files itself
+                    self.client.files.delete(file_id)
 
     def iter_results(self, provider_batch_id: str) -> Iterator[ProviderResult]:
         """Results from the output file, then the error file (each streamed, resumable)."""

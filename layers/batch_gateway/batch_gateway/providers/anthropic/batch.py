@@ -1,27 +1,28 @@
 """Anthropic Message Batches provider.
 
-The ``anthropic`` SDK (about 2 s to import) is imported only when a call actually talks to Anthropic
-(the client is created on first use), so building request lines or reading ``limits`` stays cheap.
+A chunk's requests (``{custom_id, params}``) are sent in one JSON body as one Message Batch; its
+results file is streamed line by line, resumable, as Anthropic sends it. Message Batches carry no
+metadata, so an interrupted submission cannot be found again (``find_batch`` says so), and once a
+job's retention ends its batches are deleted (that deletes their results with them).
+
+The ``anthropic`` SDK takes about 2 s to import: it is imported only inside the methods that talk
+to Anthropic (the client is created on first use), so building request lines or reading ``limits``
+stays cheap, for intake above all.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from batch_gateway.models import JobSpec
-from batch_gateway.providers.base import (
-    BatchProgress,
-    ProviderError,
-    ProviderResult,
-    SdkBatchProvider,
-    SubmittedBatch,
-    readable_sdk_errors,
-)
-from batch_gateway.providers.parsing import anthropic_progress, parse_anthropic_line
+from batch_gateway.providers.anthropic.parsing import anthropic_progress, parse_anthropic_line
+from batch_gateway.providers.base import SdkBatchProvider
+from batch_gateway.providers.errors import ProviderError, readable_sdk_errors
+from batch_gateway.providers.types import BatchProgress, ProviderResult, SubmittedBatch
 
 if TYPE_CHECKING:
     from anthropic import Anthropic
@@ -81,6 +82,14 @@ class AnthropicBatchProvider(SdkBatchProvider["Anthropic"]):
         with self._errors(f"the cancel request for batch {provider_batch_id}"):
             batch = self.client.messages.batches.cancel(provider_batch_id)
         return self._progress(batch)
+
+    def delete_batch_data(self, batch_ids: list[str]) -> None:
+        """Delete the batches (their results go with them); a batch already gone is skipped."""
+        import anthropic
+
+        for batch_id in batch_ids:
+            with suppress(anthropic.NotFoundError):
+                self.client.messages.batches.delete(batch_id)
 
     def iter_results(self, provider_batch_id: str) -> Iterator[ProviderResult]:
         """Stream the results file line by line (resumable), as the provider sends it."""

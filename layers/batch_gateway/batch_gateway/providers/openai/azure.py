@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from batch_gateway.providers.base import ProviderError
-from batch_gateway.providers.openai_batch import OpenAIBatchProvider
+from batch_gateway.providers.errors import ProviderError
+from batch_gateway.providers.openai.batch import OpenAIBatchProvider
 from batch_gateway.providers.requests import AZURE_OPENAI_ENDPOINT
 
 if TYPE_CHECKING:
