@@ -1,4 +1,9 @@
-"""Await provider: park a chunk's execution (its task token) until a webhook or the poll timer wakes it."""
+"""Await provider: park a chunk's execution (its task token) until a webhook or the poll timer wakes it.
+
+The state machine's AwaitProvider callback task (``AwaitProviderInput``): the token is stored on the
+chunk row and the task waits until a notification sends it back or its timeout (the backoff wait)
+ends; ``ProviderAlreadyReported`` means poll at once. The domain is ``batch_gateway.workflow.wakeup``.
+"""
 
 from typing import Any
 

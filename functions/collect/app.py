@@ -1,4 +1,9 @@
-"""Collect: turn a finished provider batch into ordered BatchResults (S3 chunk file + results table)."""
+"""Collect: turn a finished provider batch into ordered BatchResults (S3 chunk file + results table).
+
+The state machine's CollectChunk task (``CollectInput``); returns the ``ChunkState`` whose
+``next_step`` says whether the chunk is submitted again (a resubmission or a follow-up round) or
+done. The domain is ``batch_gateway.workflow.collect``; this handler only parses and wires.
+"""
 
 from typing import Any
 

@@ -1,4 +1,8 @@
-"""Finalize: results.jsonl in input order, summary.json and the final jobs-table row."""
+"""Finalize: results.jsonl in input order, summary.json and the final jobs-table row.
+
+The state machine's Finalize task once every chunk is collected (``FinalizeInput``); returns how
+the job ended (``FinalizeOutput``). The domain is ``batch_gateway.workflow.finalize``.
+"""
 
 from typing import Any
 

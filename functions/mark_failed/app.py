@@ -1,4 +1,9 @@
-"""MarkFailed: the workflow's catch-all ends the job failed with a readable reason."""
+"""MarkFailed: the workflow's catch-all ends the job failed with a readable reason.
+
+The state machine's MarkFailed task, reached from any Catch (``MarkFailedInput``: the job and the
+caught ``{Error, Cause}``); returns the job's ending (``MarkFailedOutput``). The domain is
+``batch_gateway.workflow.finalize.mark_job_failed``.
+"""
 
 from typing import Any
 

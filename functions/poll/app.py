@@ -1,4 +1,8 @@
-"""Poll: where does the chunk's provider batch stand, and how long to wait before asking again."""
+"""Poll: where does the chunk's provider batch stand, and how long to wait before asking again.
+
+The state machine's PollChunk task (``PollInput``); returns the next ``ChunkState``, terminal once
+the batch ended. The domain is ``batch_gateway.workflow.poll``; this handler only parses and wires.
+"""
 
 from typing import Any
 

@@ -1,4 +1,9 @@
-"""Submit: create the provider batch of one staged chunk (exactly once)."""
+"""Submit: create the provider batch of one staged chunk (exactly once).
+
+The state machine's SubmitChunk task: the Map item, or a collected chunk going round again for a
+resubmission or a follow-up round (``SubmitInput``). Returns the chunk's ``ChunkState`` for the
+wait loop. The domain is ``batch_gateway.workflow.submit``; this handler only parses and wires.
+"""
 
 from typing import Any
 

@@ -78,10 +78,12 @@ class ScheduledClaims:
         return True
 
     def get(self, claim_id: str) -> ScheduledClaim | None:
+        """The claim of a file version, or None when nobody took it yet."""
         item = self._table.get_item(Key=self._key(claim_id), ConsistentRead=True).get("Item")
         return ScheduledClaim.model_validate(jobs.from_dynamo(item)) if item else None
 
     def mark_submitted(self, claim_id: str, job_id: str, inbox_key: str) -> None:
+        """The file version was copied to the inbox as ``inbox_key`` and started ``job_id``."""
         self._table.update_item(
             Key=self._key(claim_id),
             UpdateExpression="SET #s = :s, started_job_id = :j, inbox_key = :k, submitted_at = :t",
@@ -96,6 +98,8 @@ class ScheduledClaims:
 
 
 class ReconcileRecord(BaseModel):
+    """How often the reconciler resumed a job, and when it last did."""
+
     resumes: int = 0
     resumed_at: float | None = None
 
@@ -107,6 +111,7 @@ class ReconcileRecords:
         self._table = dynamodb_table(table_name)
 
     def get(self, job_id: str) -> ReconcileRecord:
+        """The job's record (an empty one before its first resume)."""
         item = self._table.get_item(Key={"job_id": job_id, "sk": RECONCILE_SK}, ConsistentRead=True).get(
             "Item"
         )
@@ -128,6 +133,7 @@ class ReconcileRecords:
         return True
 
     def mark_cleaned_up(self, job_id: str) -> None:
+        """Mark a finished job's staged and provider-side data as deleted (on the job row)."""
         self._table.update_item(
             Key={"job_id": job_id, "sk": jobs.JOB_SK},
             UpdateExpression=f"SET {CLEANED_UP_AT} = :t",
