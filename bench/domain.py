@@ -110,7 +110,7 @@ def run_collect(root: Path, count: int) -> dict[str, Any]:
     from batch_gateway import storage
     from batch_gateway.models import BatchStatus
     from batch_gateway.workflow import collect as collection
-    from batch_gateway.workflow.steps import Backoff, ChunkState, RetryPolicy
+    from batch_gateway.workflow.payloads import Backoff, ChunkState, RetryPolicy
 
     workload.use_local_storage(root)
     settings = _settings()

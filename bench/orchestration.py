@@ -77,7 +77,7 @@ def _matches(data: dict[str, Any], rule: dict[str, Any]) -> bool:
 
 def simulate_chunk(definition: dict[str, Any], provider_seconds: float) -> dict[str, Any]:
     """Walk one chunk through the Map iterator; the provider batch ends ``provider_seconds`` after submit."""
-    from batch_gateway.workflow.steps import Backoff
+    from batch_gateway.workflow.payloads import Backoff
 
     processor = _chunk_states(definition)
     states, current = processor["States"], processor["StartAt"]

@@ -1,12 +1,19 @@
-"""Await provider: park a chunk's execution (its task token) until a webhook or the poll timer wakes it."""
+"""Await provider: park a chunk's execution (its task token) until a webhook or the poll timer wakes it.
+
+The state machine's AwaitProvider callback task (``AwaitProviderInput``): the token is stored on the
+chunk row and the task waits until a notification sends it back or its timeout (the backoff wait)
+ends; ``ProviderAlreadyReported`` means poll at once. The domain is ``batch_gateway.workflow.wakeup``.
+"""
 
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.settings import get_settings
-from batch_gateway.workflow.wakeup import ParkRequest, park
+from batch_gateway.workflow.payloads import AwaitProviderInput, AwaitProviderOutput
+from batch_gateway.workflow.wakeup import park
 
 logger = Logger()
 tracer = Tracer()
@@ -14,8 +21,8 @@ tracer = Tracer()
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    request = ParkRequest.model_validate(event)
-    logger.append_keys(job_id=request.job_id, chunk=request.chunk)
-    park(request, get_settings().jobs_table)
-    return {"parked": request.provider_batch_id}
+@event_parser(model=AwaitProviderInput)
+def lambda_handler(event: AwaitProviderInput, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(job_id=event.job_id, chunk=event.chunk)
+    park(event, get_settings().jobs_table)
+    return AwaitProviderOutput(parked=event.provider_batch_id).model_dump(mode="json")

@@ -1,14 +1,20 @@
-"""Collect: turn a finished provider batch into ordered BatchResults (S3 chunk file + results table)."""
+"""Collect: turn a finished provider batch into ordered BatchResults (S3 chunk file + results table).
+
+The state machine's CollectChunk task (``CollectInput``); returns the ``ChunkState`` whose
+``next_step`` says whether the chunk is submitted again (a resubmission or a follow-up round) or
+done. The domain is ``batch_gateway.workflow.collect``; this handler only parses and wires.
+"""
 
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
 from batch_gateway.workflow.collect import collect_chunk
-from batch_gateway.workflow.steps import Backoff, ChunkState, RetryPolicy
+from batch_gateway.workflow.payloads import CollectInput
 
 logger = Logger()
 tracer = Tracer()
@@ -17,9 +23,8 @@ tracer = Tracer()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    state = ChunkState.model_validate(event["state"])
-    logger.append_keys(job_id=state.job_id, chunk=state.chunk)
-    policy = RetryPolicy.model_validate(event["policy"])
-    backoff = Backoff.model_validate(event["backoff"])
-    return collect_chunk(state, policy, backoff, get_settings()).model_dump(mode="json")
+@event_parser(model=CollectInput)
+def lambda_handler(event: CollectInput, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(job_id=event.state.job_id, chunk=event.state.chunk)
+    state = collect_chunk(event.state, event.policy, event.backoff, get_settings())
+    return state.model_dump(mode="json")

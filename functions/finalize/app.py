@@ -1,13 +1,19 @@
-"""Finalize: results.jsonl in input order, summary.json and the final jobs-table row."""
+"""Finalize: results.jsonl in input order, summary.json and the final jobs-table row.
+
+The state machine's Finalize task once every chunk is collected (``FinalizeInput``); returns how
+the job ended (``FinalizeOutput``). The domain is ``batch_gateway.workflow.finalize``.
+"""
 
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
 from batch_gateway.workflow.finalize import finalize_job
+from batch_gateway.workflow.payloads import FinalizeInput, FinalizeOutput
 
 logger = Logger()
 tracer = Tracer()
@@ -16,7 +22,8 @@ tracer = Tracer()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(job_id=event["job_id"])
-    job = finalize_job(event["job_id"], event["bucket"], get_settings())
-    return {"job_id": job.job_id, "status": job.status.value, "counts": job.counts.model_dump()}
+@event_parser(model=FinalizeInput)
+def lambda_handler(event: FinalizeInput, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(job_id=event.job_id)
+    job = finalize_job(event.job_id, event.bucket, get_settings())
+    return FinalizeOutput(job_id=job.job_id, status=job.status, counts=job.counts).model_dump(mode="json")

@@ -1,13 +1,20 @@
-"""MarkFailed: the workflow's catch-all ends the job failed with a readable reason."""
+"""MarkFailed: the workflow's catch-all ends the job failed with a readable reason.
+
+The state machine's MarkFailed task, reached from any Catch (``MarkFailedInput``: the job and the
+caught ``{Error, Cause}``); returns the job's ending (``MarkFailedOutput``). The domain is
+``batch_gateway.workflow.finalize.mark_job_failed``.
+"""
 
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
 from batch_gateway.workflow.finalize import mark_job_failed
+from batch_gateway.workflow.payloads import MarkFailedInput, MarkFailedOutput
 
 logger = Logger()
 tracer = Tracer()
@@ -16,7 +23,8 @@ tracer = Tracer()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(job_id=event["job_id"])
-    job = mark_job_failed(event["job_id"], event["bucket"], event.get("error"), get_settings())
-    return {"job_id": job.job_id, "status": job.status.value, "reason": job.reason}
+@event_parser(model=MarkFailedInput)
+def lambda_handler(event: MarkFailedInput, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(job_id=event.job_id)
+    job = mark_job_failed(event.job_id, event.bucket, event.error, get_settings())
+    return MarkFailedOutput(job_id=job.job_id, status=job.status, reason=job.reason).model_dump(mode="json")

@@ -1,13 +1,19 @@
-"""Poll: where does the chunk's provider batch stand, and how long to wait before asking again."""
+"""Poll: where does the chunk's provider batch stand, and how long to wait before asking again.
+
+The state machine's PollChunk task (``PollInput``); returns the next ``ChunkState``, terminal once
+the batch ended. The domain is ``batch_gateway.workflow.poll``; this handler only parses and wires.
+"""
 
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
-from batch_gateway.workflow.steps import Backoff, ChunkState, poll_chunk
+from batch_gateway.workflow.payloads import PollInput
+from batch_gateway.workflow.poll import poll_chunk
 
 logger = Logger()
 tracer = Tracer()
@@ -16,7 +22,7 @@ tracer = Tracer()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    state = ChunkState.model_validate(event["state"])
-    logger.append_keys(job_id=state.job_id, chunk=state.chunk)
-    return poll_chunk(state, Backoff.model_validate(event["backoff"]), get_settings()).model_dump(mode="json")
+@event_parser(model=PollInput)
+def lambda_handler(event: PollInput, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(job_id=event.state.job_id, chunk=event.state.chunk)
+    return poll_chunk(event.state, event.backoff, get_settings()).model_dump(mode="json")

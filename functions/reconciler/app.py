@@ -1,4 +1,9 @@
-"""Reconciler: on its EventBridge schedule, repair jobs that cannot finish by themselves, clean up old ones."""
+"""Reconciler: on its EventBridge schedule, repair jobs that cannot finish by themselves, clean up old ones.
+
+Resumes or ends unfinished jobs whose workflow died, and deletes the staged and provider-side data
+of jobs past retention; the options come from the environment the template sets. The domain is
+``batch_gateway.triggers.reconciliation``; the run's report is logged and returned.
+"""
 
 from typing import Any
 

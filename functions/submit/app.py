@@ -1,13 +1,20 @@
-"""Submit: create the provider batch of one staged chunk (exactly once)."""
+"""Submit: create the provider batch of one staged chunk (exactly once).
+
+The state machine's SubmitChunk task: the Map item, or a collected chunk going round again for a
+resubmission or a follow-up round (``SubmitInput``). Returns the chunk's ``ChunkState`` for the
+wait loop. The domain is ``batch_gateway.workflow.submit``; this handler only parses and wires.
+"""
 
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.observability import metrics
 from batch_gateway.settings import get_settings
-from batch_gateway.workflow.steps import Backoff, ChunkRef, submit_chunk
+from batch_gateway.workflow.payloads import SubmitInput
+from batch_gateway.workflow.submit import submit_chunk
 
 logger = Logger()
 tracer = Tracer()
@@ -16,8 +23,7 @@ tracer = Tracer()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ref = ChunkRef.model_validate(event["chunk"])
-    logger.append_keys(job_id=ref.job_id, chunk=ref.chunk)
-    state = submit_chunk(ref, Backoff.model_validate(event["backoff"]), get_settings())
-    return state.model_dump(mode="json")
+@event_parser(model=SubmitInput)
+def lambda_handler(event: SubmitInput, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(job_id=event.chunk.job_id, chunk=event.chunk.chunk)
+    return submit_chunk(event.chunk, event.backoff, get_settings()).model_dump(mode="json")

@@ -4,7 +4,7 @@ from batch_gateway.intake.spec import JobSpecError, job_id_for, job_spec_from_me
 from batch_gateway.models import BatchStatus
 from batch_gateway.settings import Settings
 from batch_gateway.workflow.finalize import job_status, readable_failure
-from batch_gateway.workflow.steps import Backoff
+from batch_gateway.workflow.payloads import Backoff
 
 
 def test_job_id_is_stable_per_object_version_and_a_valid_execution_name() -> None:

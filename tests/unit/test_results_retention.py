@@ -8,7 +8,7 @@ import pytest
 
 from batch_gateway.models import BatchResult, LLMResponse
 from batch_gateway.settings import Settings
-from batch_gateway.storage import ResultsRepository
+from batch_gateway.storage.results import ResultsRepository
 
 ANSWER = BatchResult(custom_id="t1", line=1, response=LLMResponse(content="delivery"))
 

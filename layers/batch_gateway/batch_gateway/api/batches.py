@@ -12,8 +12,7 @@ and attempt (chunk-row fields ``batch_r<round>_a<attempt>``).
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -49,6 +48,7 @@ from batch_gateway.intake.spec import new_job
 from batch_gateway.models import BatchStatus
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.settings import get_settings
+from batch_gateway.storage.jobs import ChunkRow, JobsRepository
 
 logger = Logger(child=True)
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # (Router.__init__ lacks "-> None")
@@ -150,14 +150,9 @@ def list_batches(
     )
 
 
-def _chunk_view(row: dict[str, Any]) -> ChunkView:
-    batches = []
-    for name, value in row.items():
-        match = re.fullmatch(r"batch_r(\d+)_a(\d+)", name)
-        if match and value:
-            batches.append(ProviderBatch(round=int(match[1]), attempt=int(match[2]), id=str(value)))
-    batches.sort(key=lambda b: (b.round, b.attempt))
-    fields = {name: row.get(name) for name in ChunkView.model_fields if name != "provider_batches"}
+def _chunk_view(row: ChunkRow) -> ChunkView:
+    batches = [ProviderBatch(round=r, attempt=a, id=b) for (r, a), b in sorted(row.batches.items()) if b]
+    fields = row.model_dump(include=set(ChunkView.model_fields) - {"provider_batches"})
     return ChunkView.model_validate({**fields, "provider_batches": batches})
 
 
@@ -170,10 +165,10 @@ def _chunk_view(row: dict[str, Any]) -> ChunkView:
 )
 def get_batch(job_id: JobIdPath) -> JobDetail:
     job = find_job(job_id)
-    chunks = storage.JobsRepository(get_settings().jobs_table).list_chunks(job_id)
+    chunks = JobsRepository(get_settings().jobs_table).chunk_rows(job_id)  # in chunk order
     return JobDetail.model_validate(
         {
             **job_view(job, router.current_event).model_dump(by_alias=True),
-            "chunks": [_chunk_view(row) for row in sorted(chunks, key=lambda c: int(c["chunk"]))],
+            "chunks": [_chunk_view(row) for row in chunks],
         }
     )

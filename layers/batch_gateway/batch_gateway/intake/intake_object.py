@@ -13,7 +13,6 @@ same object version finds it and starts nothing new), splits the file into stage
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +21,6 @@ from typing import IO, Any
 from pydantic import BaseModel
 
 from batch_gateway import storage
-from batch_gateway.intake.chunk_writer import ChunkManifest
 from batch_gateway.intake.spec import (
     ACCEPTED_SUFFIXES,
     JobSpecError,
@@ -34,6 +32,7 @@ from batch_gateway.intake.split import IntakeReport, split_into_chunks
 from batch_gateway.models import BatchStatus, JobSummary, ResultCounts
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.settings import Settings
+from batch_gateway.workflow.payloads import ExecutionInput
 
 
 class IntakeOutcome(BaseModel):
@@ -101,15 +100,6 @@ def workdir() -> tempfile.TemporaryDirectory[str]:
 
 def open_source(bucket: str, key: str, version_id: str | None) -> IO[bytes]:
     return storage.open_object(bucket, key, version_id)
-
-
-def execution_input(job_id: str, bucket: str, chunks: list[ChunkManifest]) -> dict[str, Any]:
-    """What the state machine receives: small, whatever the file size (chunk contents stay in S3)."""
-    return {
-        "job_id": job_id,
-        "bucket": bucket,
-        "chunks": [{"job_id": job_id, "bucket": bucket, "chunk": c.chunk} for c in chunks],
-    }
 
 
 def _reject_without_spec(
@@ -188,7 +178,11 @@ def _start(
         execution = sfn.start_execution(
             stateMachineArn=settings.state_machine_arn,
             name=job.job_id,
-            input=json.dumps(execution_input(job.job_id, settings.data_bucket, report.chunks)),
+            # Small whatever the file size: chunk contents stay in S3. Defaults left out (a chunk
+            # without round and attempt starts at 0, 0), so the input stays what it always was.
+            input=ExecutionInput.for_new_job(
+                job.job_id, settings.data_bucket, [c.chunk for c in report.chunks]
+            ).model_dump_json(exclude_defaults=True),
         )
         execution_arn: str | None = execution["executionArn"]
     except sfn.exceptions.ExecutionAlreadyExists:

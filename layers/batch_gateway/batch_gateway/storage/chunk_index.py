@@ -35,6 +35,7 @@ def encode_index_line(line: int, custom_id_json: str, provider_custom_id_json: s
 
 
 def decode_index_line(raw: bytes) -> IndexEntry:
+    """One index line back into its entry."""
     return IndexEntry.model_validate_json(raw)
 
 

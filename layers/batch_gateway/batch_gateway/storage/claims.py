@@ -20,12 +20,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from batch_gateway import storage
+from batch_gateway.storage import jobs
+from batch_gateway.storage.aws import dynamodb_table
 
 SCHEDULED_SK = "SCHEDULED"
 RECONCILE_SK = "RECONCILE"
@@ -51,7 +51,7 @@ class ScheduledClaims:
     """At most one submission per scheduled file version, even across overlapping runs."""
 
     def __init__(self, table_name: str) -> None:
-        self._table = boto3.resource("dynamodb").Table(table_name)
+        self._table = dynamodb_table(table_name)
 
     @staticmethod
     def _key(claim_id: str) -> dict[str, str]:
@@ -67,12 +67,9 @@ class ScheduledClaims:
         try:
             self._table.put_item(
                 Item=self._key(claim_id)
-                | storage.to_dynamo({"state": "claimed", "claimed_at": now, "source": source}),
+                | jobs.to_dynamo({"state": "claimed", "claimed_at": now, "source": source}),
                 ConditionExpression=Attr("job_id").not_exists()
-                | (
-                    Attr("state").eq("claimed")
-                    & Attr("claimed_at").lt(storage.to_dynamo(now - lease_seconds))
-                ),
+                | (Attr("state").eq("claimed") & Attr("claimed_at").lt(jobs.to_dynamo(now - lease_seconds))),
             )
         except ClientError as exc:
             if _conditional_failed(exc):
@@ -81,10 +78,12 @@ class ScheduledClaims:
         return True
 
     def get(self, claim_id: str) -> ScheduledClaim | None:
+        """The claim of a file version, or None when nobody took it yet."""
         item = self._table.get_item(Key=self._key(claim_id), ConsistentRead=True).get("Item")
-        return ScheduledClaim.model_validate(storage.from_dynamo(item)) if item else None
+        return ScheduledClaim.model_validate(jobs.from_dynamo(item)) if item else None
 
     def mark_submitted(self, claim_id: str, job_id: str, inbox_key: str) -> None:
+        """The file version was copied to the inbox as ``inbox_key`` and started ``job_id``."""
         self._table.update_item(
             Key=self._key(claim_id),
             UpdateExpression="SET #s = :s, started_job_id = :j, inbox_key = :k, submitted_at = :t",
@@ -93,12 +92,14 @@ class ScheduledClaims:
                 ":s": "submitted",
                 ":j": job_id,
                 ":k": inbox_key,
-                ":t": storage.to_dynamo(time.time()),
+                ":t": jobs.to_dynamo(time.time()),
             },
         )
 
 
 class ReconcileRecord(BaseModel):
+    """How often the reconciler resumed a job, and when it last did."""
+
     resumes: int = 0
     resumed_at: float | None = None
 
@@ -107,13 +108,14 @@ class ReconcileRecords:
     """The reconciler's memory per job, and the job rows it walks."""
 
     def __init__(self, table_name: str) -> None:
-        self._table = boto3.resource("dynamodb").Table(table_name)
+        self._table = dynamodb_table(table_name)
 
     def get(self, job_id: str) -> ReconcileRecord:
+        """The job's record (an empty one before its first resume)."""
         item = self._table.get_item(Key={"job_id": job_id, "sk": RECONCILE_SK}, ConsistentRead=True).get(
             "Item"
         )
-        return ReconcileRecord.model_validate(storage.from_dynamo(item)) if item else ReconcileRecord()
+        return ReconcileRecord.model_validate(jobs.from_dynamo(item)) if item else ReconcileRecord()
 
     def record_resume(self, job_id: str, resumes: int) -> bool:
         """Count resume number ``resumes``; False when another run counted it first."""
@@ -121,7 +123,7 @@ class ReconcileRecords:
         try:
             self._table.put_item(
                 Item={"job_id": job_id, "sk": RECONCILE_SK, "resumes": resumes}
-                | storage.to_dynamo({"resumed_at": time.time()}),
+                | jobs.to_dynamo({"resumed_at": time.time()}),
                 ConditionExpression=previous,
             )
         except ClientError as exc:
@@ -131,36 +133,37 @@ class ReconcileRecords:
         return True
 
     def mark_cleaned_up(self, job_id: str) -> None:
+        """Mark a finished job's staged and provider-side data as deleted (on the job row)."""
         self._table.update_item(
-            Key={"job_id": job_id, "sk": storage.JOB_SK},
+            Key={"job_id": job_id, "sk": jobs.JOB_SK},
             UpdateExpression=f"SET {CLEANED_UP_AT} = :t",
-            ExpressionAttributeValues={":t": storage.to_dynamo(time.time())},
+            ExpressionAttributeValues={":t": jobs.to_dynamo(time.time())},
         )
 
     def reopen_job(self, job_id: str, reason: str) -> None:
         """A job the workflow's catch-all ended is running again: clear its ending."""
         self._table.update_item(
-            Key={"job_id": job_id, "sk": storage.JOB_SK},
+            Key={"job_id": job_id, "sk": jobs.JOB_SK},
             UpdateExpression="SET #s = :s, reason = :r, updated_at = :u REMOVE finished_at",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={
                 ":s": "in_progress",
                 ":r": reason,
-                ":u": storage.to_dynamo(time.time()),
+                ":u": jobs.to_dynamo(time.time()),
             },
         )
 
     def jobs_created_since(self, created_after: float) -> Iterator[dict[str, Any]]:
         """Job rows created after ``created_after``, oldest first (the JobsByCreatedAt index, no Scan)."""
         kwargs: dict[str, Any] = {
-            "IndexName": storage.JOBS_BY_CREATED_AT_INDEX,
-            "KeyConditionExpression": Key("record_type").eq(storage.JOB_RECORD_TYPE)
-            & Key("created_at").gt(storage.to_dynamo(created_after)),
+            "IndexName": jobs.JOBS_BY_CREATED_AT_INDEX,
+            "KeyConditionExpression": Key("record_type").eq(jobs.JOB_RECORD_TYPE)
+            & Key("created_at").gt(jobs.to_dynamo(created_after)),
         }
         while True:
             page = self._table.query(**kwargs)
             for item in page.get("Items", []):
-                yield storage.from_dynamo(item)
+                yield jobs.from_dynamo(item)
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

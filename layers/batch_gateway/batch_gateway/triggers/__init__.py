@@ -6,7 +6,8 @@
 * ``scheduling``: the scheduler submits every file under ``scheduled/`` once, through intake;
 * ``job_events``: every job status change on the jobs table's stream becomes an EventBridge event;
 * ``reconciliation``: a periodic sweep that resumes or ends jobs whose workflow died, and cleans up
-  after finished ones.
+  after finished ones; ``resume`` starts a dead job's workflow again from its uncollected chunks,
+  ``forced_end`` ends a job without its workflow, keeping every answer already collected.
 
 Each is the domain of one thin Lambda handler in ``functions/``.
 """

@@ -11,30 +11,28 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from batch_gateway import storage
-from batch_gateway.models import BatchStatus, JobSummary
+from batch_gateway.models import JobSummary
 from batch_gateway.providers.errors import ProviderError
 from batch_gateway.providers.registry import provider_for
 from batch_gateway.settings import Settings
+from batch_gateway.storage.jobs import JobsRepository
 
 logger = Logger(child=True)
 
 
 def cancel_job(job_id: str, settings: Settings) -> JobSummary:
     """Request cancellation of ``job_id`` (idempotent; a finished job is returned unchanged)."""
-    jobs = storage.JobsRepository(settings.jobs_table)
-    job = jobs.get_job(job_id)
+    repo = JobsRepository(settings.jobs_table)
+    job = repo.get_job(job_id)
     if job is None:
         raise LookupError(f"job {job_id} does not exist")
     if job.finished_at is not None:
         return job
-    jobs.request_cancel(job_id)
+    repo.request_cancel(job_id)
     running = [
-        chunk["provider_batch_id"]
-        for chunk in jobs.list_chunks(job_id)
-        if chunk.get("provider_batch_id")
-        and "collected_at" not in chunk
-        and not BatchStatus(chunk.get("status", "pending")).is_terminal
+        chunk.provider_batch_id
+        for chunk in repo.chunk_rows(job_id)
+        if chunk.provider_batch_id and not chunk.collected and not chunk.batch_ended
     ]
     if running:
         provider = provider_for(job.provider, settings)
@@ -46,6 +44,6 @@ def cancel_job(job_id: str, settings: Settings) -> JobSummary:
                     "cancel request refused", extra={"provider_batch_id": batch_id, "reason": str(exc)}
                 )
     logger.info("cancellation requested", extra={"job_id": job_id, "batches": len(running)})
-    refreshed = jobs.get_job(job_id)
+    refreshed = repo.get_job(job_id)
     assert refreshed is not None
     return refreshed

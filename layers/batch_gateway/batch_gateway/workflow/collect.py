@@ -17,31 +17,23 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, Field
 
-from batch_gateway import storage
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult, BatchStatus, ResultCounts, add_usage
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.providers.registry import provider_for
 from batch_gateway.providers.types import Outcome, ProviderResult
 from batch_gateway.settings import Settings
+from batch_gateway.storage import keys, s3
 from batch_gateway.storage.chunk_index import decode_index_line
-from batch_gateway.workflow.steps import Backoff, ChunkState, RetryPolicy
+from batch_gateway.storage.jobs import ChunkRow, JobsRepository, RoundReport
+from batch_gateway.storage.results import ResultsRepository, keyed_result, split_keyed_result
+from batch_gateway.workflow.payloads import Backoff, ChunkState, RetryPolicy
 
 logger = Logger(child=True)
-
-
-class RoundReport(BaseModel):
-    """What one round of a chunk did (kept on the chunk row as ``round_<n>``)."""
-
-    items: int = 0
-    counts: ResultCounts = Field(default_factory=ResultCounts)
-    usage: dict[str, int] = Field(default_factory=dict)
-    retryable: int = 0
 
 
 def min_batch_items(provider: str, settings: Settings) -> int:
@@ -113,10 +105,8 @@ def _collect_round(
 ) -> RoundReport:
     """Write this round's results in input order; queue retryable items for the next round."""
     report = RoundReport()
-    index = storage.open_object(state.bucket, storage.chunk_index_key(state.job_id, state.chunk, state.round))
-    requests = storage.open_object(
-        state.bucket, storage.chunk_requests_key(state.job_id, state.chunk, state.round)
-    )
+    index = s3.open_object(state.bucket, keys.chunk_index_key(state.job_id, state.chunk, state.round))
+    requests = s3.open_object(state.bucket, keys.chunk_requests_key(state.job_id, state.chunk, state.round))
     with spool.reader() as handle:
         # The index and requests files were written in the same order: line i describes request i.
         for (_, raw_index), (_, raw_request) in zip(
@@ -140,7 +130,7 @@ def _collect_round(
                     add_usage(report.usage, found.response.usage)
             report.items += 1
             setattr(report.counts, outcome, getattr(report.counts, outcome) + 1)
-            files.results.write(storage.keyed_result(entry.line, result.model_dump_json().encode(), outcome))
+            files.results.write(keyed_result(entry.line, result.model_dump_json().encode(), outcome))
             if retryable:
                 report.retryable += 1
                 files.next_requests.write(raw_request + b"\n")
@@ -149,15 +139,15 @@ def _collect_round(
 
 
 def _round_lines(bucket: str, key: str, round_: int) -> Iterator[tuple[int, int, str, bytes]]:
-    for _, raw in iter_numbered_lines(storage.open_object(bucket, key)):
-        line, outcome, payload = storage.split_keyed_result(raw)
+    for _, raw in iter_numbered_lines(s3.open_object(bucket, key)):
+        line, outcome, payload = split_keyed_result(raw)
         yield line, -round_, outcome, payload  # for the same line, the latest round sorts first
 
 
 def _final_results(state: ChunkState, counts: ResultCounts, out: IO[bytes]) -> Iterator[BatchResult]:
     """Merge every round's results (latest round wins per line) into the chunk's results file."""
     streams = [
-        _round_lines(state.bucket, storage.chunk_round_results_key(state.job_id, state.chunk, r), r)
+        _round_lines(state.bucket, keys.chunk_round_results_key(state.job_id, state.chunk, r), r)
         for r in range(state.round + 1)
     ]
     previous_line = None
@@ -166,7 +156,7 @@ def _final_results(state: ChunkState, counts: ResultCounts, out: IO[bytes]) -> I
             continue  # an earlier round's answer for a line a later round retried
         previous_line = line
         setattr(counts, outcome, getattr(counts, outcome) + 1)
-        out.write(storage.keyed_result(line, payload, outcome))
+        out.write(keyed_result(line, payload, outcome))
         yield BatchResult.model_validate_json(payload)
 
 
@@ -180,21 +170,20 @@ def _final_status(state: ChunkState, counts: ResultCounts, cancel_requested: boo
     return BatchStatus.COMPLETED
 
 
-def _finish_chunk(
-    state: ChunkState, row: dict[str, Any], settings: Settings, cancel_requested: bool
-) -> ChunkState:
+def _finish_chunk(state: ChunkState, row: ChunkRow, settings: Settings, cancel_requested: bool) -> ChunkState:
+    """Merge the rounds into the chunk's results file and results-table rows; record its totals."""
     counts = ResultCounts()
     usage: dict[str, int] = {}
     for round_ in range(state.round + 1):
-        add_usage(usage, (row.get(f"round_{round_}") or {}).get("usage") or {})
+        add_usage(usage, row.round_report(round_).usage)
     with tempfile.TemporaryDirectory(prefix="finish-") as tmp:
         path = Path(tmp) / "results.jsonl"
         with path.open("wb") as out:
-            results = storage.ResultsRepository.for_writing(settings, state.bucket)
-            results.write(state.job_id, _final_results(state, counts, out))
-        storage.upload_file(path, state.bucket, storage.chunk_results_key(state.job_id, state.chunk))
+            rows = ResultsRepository.for_writing(settings, state.bucket)
+            rows.write(state.job_id, _final_results(state, counts, out))
+        s3.upload_file(path, state.bucket, keys.chunk_results_key(state.job_id, state.chunk))
     final_status = _final_status(state, counts, cancel_requested)
-    storage.JobsRepository(settings.jobs_table).update_chunk(
+    JobsRepository(settings.jobs_table).update_chunk(
         state.job_id,
         state.chunk,
         {
@@ -209,26 +198,19 @@ def _finish_chunk(
     return state.model_copy(update={"next_step": "done", "status": final_status})
 
 
-def collect_chunk(state: ChunkState, policy: RetryPolicy, backoff: Backoff, settings: Settings) -> ChunkState:
-    """Collect this round; return the next step: ``submit`` again (a resubmission or a round) or ``done``."""
-    jobs = storage.JobsRepository(settings.jobs_table)
-    job = jobs.get_job(state.job_id)
-    cancel_requested = bool(job and job.cancel_requested)
-    row = jobs.get_chunk(state.job_id, state.chunk)
-    if (
+def _resubmission(state: ChunkState, policy: RetryPolicy, cancel_requested: bool) -> bool:
+    """Whether a batch that failed as a whole is submitted again (after a backoff)."""
+    return (
         state.status is BatchStatus.FAILED
         and state.attempt < policy.failed_batch_retries
         and not cancel_requested
-    ):
-        logger.warning("provider batch failed; resubmitting", extra={"reason": row.get("message")})
-        return state.model_copy(
-            update={
-                "attempt": state.attempt + 1,
-                "next_step": "submit",
-                "terminal": False,
-                "wait_seconds": backoff.wait_before_attempt(state.attempt + 1),
-            }
-        )
+    )
+
+
+def _collect_and_stage(
+    state: ChunkState, row: ChunkRow, policy: RetryPolicy, settings: Settings, cancel_requested: bool
+) -> tuple[RoundReport, bool]:
+    """Collect this round into its results file; stage a follow-up round if one should run."""
     with tempfile.TemporaryDirectory(prefix="collect-") as tmp_name:
         tmp = Path(tmp_name)
         spool = _Spool(tmp / "provider-results.bin")
@@ -239,11 +221,11 @@ def collect_chunk(state: ChunkState, policy: RetryPolicy, backoff: Backoff, sett
             spool.fill(iter(()))
         files = _RoundFiles(tmp)
         try:
-            report = _collect_round(state, spool, files, row.get("message"), cancel_requested)
+            report = _collect_round(state, spool, files, row.message, cancel_requested)
         finally:
             files.close()
-        key = storage.chunk_round_results_key(state.job_id, state.chunk, state.round)
-        storage.upload_file(tmp / "round-results.jsonl", state.bucket, key)
+        key = keys.chunk_round_results_key(state.job_id, state.chunk, state.round)
+        s3.upload_file(tmp / "round-results.jsonl", state.bucket, key)
         another_round = (
             report.retryable >= min_batch_items(state.provider, settings)
             and state.round < policy.retry_rounds
@@ -251,17 +233,39 @@ def collect_chunk(state: ChunkState, policy: RetryPolicy, backoff: Backoff, sett
         )
         if another_round:
             next_round = state.round + 1
-            storage.upload_file(
+            s3.upload_file(
                 tmp / "next-requests.jsonl",
                 state.bucket,
-                storage.chunk_requests_key(state.job_id, state.chunk, next_round),
+                keys.chunk_requests_key(state.job_id, state.chunk, next_round),
             )
-            storage.upload_file(
+            s3.upload_file(
                 tmp / "next-index.jsonl",
                 state.bucket,
-                storage.chunk_index_key(state.job_id, state.chunk, next_round),
+                keys.chunk_index_key(state.job_id, state.chunk, next_round),
             )
-    jobs.update_chunk(state.job_id, state.chunk, {f"round_{state.round}": report.model_dump(mode="json")})
+    return report, another_round
+
+
+def collect_chunk(state: ChunkState, policy: RetryPolicy, backoff: Backoff, settings: Settings) -> ChunkState:
+    """Collect this round; return the next step: ``submit`` again (a resubmission or a round) or ``done``."""
+    repo = JobsRepository(settings.jobs_table)
+    job = repo.get_job(state.job_id)
+    cancel_requested = bool(job and job.cancel_requested)
+    row = repo.chunk_row(state.job_id, state.chunk)
+    if _resubmission(state, policy, cancel_requested):
+        logger.warning("provider batch failed; resubmitting", extra={"reason": row.message})
+        return state.model_copy(
+            update={
+                "attempt": state.attempt + 1,
+                "next_step": "submit",
+                "terminal": False,
+                "wait_seconds": backoff.wait_before_attempt(state.attempt + 1),
+            }
+        )
+    report, another_round = _collect_and_stage(state, row, policy, settings, cancel_requested)
+    repo.update_chunk(
+        state.job_id, state.chunk, {ChunkRow.round_field(state.round): report.model_dump(mode="json")}
+    )
     metrics.add_dimension(name="provider", value=state.provider)
     metrics.add_metric(name="ItemsCollected", unit=MetricUnit.Count, value=report.items)
     metrics.add_metric(
@@ -280,4 +284,4 @@ def collect_chunk(state: ChunkState, policy: RetryPolicy, backoff: Backoff, sett
                 "wait_seconds": 1,
             }
         )
-    return _finish_chunk(state, jobs.get_chunk(state.job_id, state.chunk), settings, cancel_requested)
+    return _finish_chunk(state, repo.chunk_row(state.job_id, state.chunk), settings, cancel_requested)

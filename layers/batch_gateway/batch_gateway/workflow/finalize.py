@@ -1,4 +1,15 @@
-"""Finalize a job: one results file in input order, the summary, the jobs-table row."""
+"""Finalize and MarkFailed: how a job ends, whichever way it ends.
+
+Finalize merges every chunk's staged results (and the error results of lines skipped at intake)
+into one results.jsonl in input order, sums the chunks' counts, usage and retry rounds into the
+job row, prices the usage, and writes summary.json. Each staged file is already in input order, so
+a k-way merge streams the whole file in one pass with one line per file in memory, and the upload
+is a streamed multipart upload: neither memory nor /tmp grows with the job.
+
+MarkFailed is the workflow's catch-all: the job ends failed with a readable reason (the Catch's
+``{Error, Cause}`` made into one sentence); staged inputs and collected chunks are kept, so the
+reconciler can still resume it.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +22,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from batch_gateway import storage
 from batch_gateway.cost import job_cost
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchStatus, JobSummary, ResultCounts, add_usage
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.settings import Settings
+from batch_gateway.storage import keys, s3
+from batch_gateway.storage.jobs import ChunkRow, JobsRepository
+from batch_gateway.storage.results import split_keyed_result
 
 logger = Logger(child=True)
 
@@ -46,8 +59,8 @@ class IteratorStream(io.RawIOBase):
 
 
 def _keyed_lines(bucket: str, key: str) -> Iterator[tuple[int, bytes]]:
-    for _, raw in iter_numbered_lines(storage.open_object(bucket, key)):
-        line, _, payload = storage.split_keyed_result(raw)
+    for _, raw in iter_numbered_lines(s3.open_object(bucket, key)):
+        line, _, payload = split_keyed_result(raw)
         yield line, payload
 
 
@@ -62,37 +75,39 @@ def merged_results(bucket: str, keys: list[str]) -> Iterator[bytes]:
 
 
 def job_status(chunk_statuses: list[BatchStatus]) -> BatchStatus:
+    """The most severe of the chunks' endings (completed < expired < cancelled < failed)."""
     worst = max(chunk_statuses, key=lambda s: _SEVERITY.index(s) if s in _SEVERITY else 0)
     return worst if worst in _SEVERITY else BatchStatus.COMPLETED
 
 
 def finalize_job(job_id: str, bucket: str, settings: Settings) -> JobSummary:
-    jobs = storage.JobsRepository(settings.jobs_table)
-    job = jobs.get_job(job_id)
+    """Write results.jsonl, summary.json and the final job row from the collected chunks."""
+    repo = JobsRepository(settings.jobs_table)
+    job = repo.get_job(job_id)
     if job is None:
         raise LookupError(f"job {job_id} has no row in the jobs table")
-    chunks = sorted(jobs.list_chunks(job_id), key=lambda c: int(c["chunk"]))
-    not_collected = [c["chunk"] for c in chunks if "collected_at" not in c]
+    chunks = repo.chunk_rows(job_id)
+    not_collected = [c.chunk for c in chunks if not c.collected]
     if not_collected:
         raise RuntimeError(f"chunks {not_collected} of job {job_id} were never collected")
-    keys = [storage.chunk_results_key(job_id, int(c["chunk"])) for c in chunks]
+    staged = [keys.chunk_results_key(job_id, c.chunk) for c in chunks]
     if job.invalid_count:  # lines skipped at intake (on_invalid=skip) have staged error results
-        keys.append(storage.invalid_results_key(job_id))
-    stream = io.BufferedReader(IteratorStream(merged_results(bucket, keys)), buffer_size=8 * 1024 * 1024)
-    storage.upload_stream(stream, bucket, storage.results_key(job_id), "application/x-ndjson")
+        staged.append(keys.invalid_results_key(job_id))
+    stream = io.BufferedReader(IteratorStream(merged_results(bucket, staged)), buffer_size=8 * 1024 * 1024)
+    s3.upload_stream(stream, bucket, keys.results_key(job_id), "application/x-ndjson")
     counts, usage = ResultCounts(invalid=job.invalid_count), dict[str, int]()
     for chunk in chunks:
-        counts = counts.add(storage.counts_of(chunk))
-        add_usage(usage, chunk.get("usage") or {})
-    job.status = job_status([BatchStatus(c.get("final_status") or c["status"]) for c in chunks])
+        counts = counts.add(chunk.counts or ResultCounts())
+        add_usage(usage, chunk.usage or {})
+    job.status = job_status([BatchStatus(c.final_status or c.status) for c in chunks])
     job.counts, job.usage, job.chunk_count = counts, usage, len(chunks)
     job.retry_rounds = retry_round_report(chunks)
     job.cost = job_cost(job.provider, usage_by_model(job, chunks))
-    job.results_uri = storage.s3_uri(bucket, storage.results_key(job_id))
+    job.results_uri = keys.s3_uri(bucket, keys.results_key(job_id))
     job.finished_at = time.time()
     job.reason = _reason(job, chunks)
-    jobs.save_job(job)
-    storage.put_json(bucket, storage.summary_key(job_id), job.model_dump(mode="json", exclude={"raw"}))
+    repo.save_job(job)
+    s3.put_json(bucket, keys.summary_key(job_id), job.model_dump(mode="json", exclude={"raw"}))
     _record_metrics(job)
     logger.info("job finalized", extra={"status": job.status.value, "counts": counts.model_dump()})
     return job
@@ -110,33 +125,33 @@ def _record_metrics(job: JobSummary) -> None:
         metrics.add_metric(name="JobCostUSD", unit=MetricUnit.NoUnit, value=job.cost.usd)
 
 
-def usage_by_model(job: JobSummary, chunks: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+def usage_by_model(job: JobSummary, chunks: list[ChunkRow]) -> dict[str, dict[str, int]]:
     """Token usage per model (items may choose their model, so chunks may differ)."""
     by_model: dict[str, dict[str, int]] = {}
     for chunk in chunks:
-        add_usage(by_model.setdefault(chunk.get("model") or job.model, {}), chunk.get("usage") or {})
+        add_usage(by_model.setdefault(chunk.model or job.model, {}), chunk.usage or {})
     return by_model
 
 
-def retry_round_report(chunks: list[dict[str, Any]]) -> list[dict[str, int]]:
+def retry_round_report(chunks: list[ChunkRow]) -> list[dict[str, int]]:
     """Per follow-up round over all chunks: how many items were sent again and how many succeeded."""
     rounds: dict[int, dict[str, int]] = {}
     for chunk in chunks:
-        for round_ in range(1, int(chunk.get("rounds") or 0) + 1):
-            report = chunk.get(f"round_{round_}") or {}
+        for round_ in range(1, (chunk.rounds or 0) + 1):
+            report = chunk.round_report(round_)
             totals = rounds.setdefault(round_, {"round": round_, "retried": 0, "recovered": 0})
-            totals["retried"] += int(report.get("items", 0))
-            totals["recovered"] += int((report.get("counts") or {}).get("succeeded", 0))
+            totals["retried"] += report.items
+            totals["recovered"] += report.counts.succeeded
     return [rounds[r] for r in sorted(rounds)]
 
 
-def _reason(job: JobSummary, chunks: list[dict[str, Any]]) -> str | None:
+def _reason(job: JobSummary, chunks: list[ChunkRow]) -> str | None:
     missing = job.request_count + job.invalid_count - job.counts.total
     if missing:
         return f"{missing} line(s) have no result"  # never expected: surfaced loudly
-    failed = [c for c in chunks if c.get("final_status") == BatchStatus.FAILED.value]
+    failed = [c for c in chunks if c.final_status == BatchStatus.FAILED.value]
     if failed:
-        return f"{len(failed)} provider batch(es) failed: {failed[0].get('message') or 'no reason given'}"
+        return f"{len(failed)} provider batch(es) failed: {failed[0].message or 'no reason given'}"
     if job.cancel_requested:
         return "cancelled on request"
     return None
@@ -159,15 +174,15 @@ def readable_failure(error: dict[str, Any] | None) -> str:
 
 def mark_job_failed(job_id: str, bucket: str, error: dict[str, Any] | None, settings: Settings) -> JobSummary:
     """The workflow's catch-all: the job ends failed with a reason; inputs and staged chunks are kept."""
-    jobs = storage.JobsRepository(settings.jobs_table)
-    job = jobs.get_job(job_id)
+    repo = JobsRepository(settings.jobs_table)
+    job = repo.get_job(job_id)
     if job is None:
         raise LookupError(f"job {job_id} has no row in the jobs table")
     job.status = BatchStatus.FAILED
     job.reason = readable_failure(error)
     job.finished_at = time.time()
-    jobs.save_job(job)
-    storage.put_json(bucket, storage.summary_key(job_id), job.model_dump(mode="json", exclude={"raw"}))
+    repo.save_job(job)
+    s3.put_json(bucket, keys.summary_key(job_id), job.model_dump(mode="json", exclude={"raw"}))
     metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
     logger.error("job failed", extra={"reason": job.reason})
     return job

@@ -20,15 +20,16 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
-from batch_gateway import storage
 from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.storage.aws import dynamodb_table, stepfunctions_client
+from batch_gateway.storage.jobs import ChunkRow, chunk_sk, from_dynamo, to_dynamo
+from batch_gateway.workflow.payloads import AwaitProviderInput
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -37,7 +38,8 @@ logger = Logger(child=True)
 _DESERIALIZER = TypeDeserializer()
 
 CHUNKS_BY_PROVIDER_BATCH_INDEX = "ChunksByProviderBatch"
-# Chunk-row attributes: the parked task token and the batch it waits for; the provider's report.
+# Chunk-row attributes (fields of ChunkRow): the parked task token and the batch it waits for; the
+# provider's report.
 WAIT_TOKEN = "wait_token"  # noqa: S105 - an attribute name, not a secret
 WAIT_BATCH = "wait_batch"
 REPORTED_BATCH = "reported_batch"
@@ -53,17 +55,6 @@ class ChunkNotWaiting(Exception):  # noqa: N818 - named for the state machine's 
     """The chunk row waits for another batch than the task's: wait on the timer, do not park."""
 
 
-class ParkRequest(BaseModel):
-    """What the callback task sends: which chunk waits for which batch, and its task token."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    job_id: str
-    chunk: int = Field(ge=1)
-    provider_batch_id: str = Field(min_length=1)
-    task_token: str = Field(min_length=1)
-
-
 class WakeOutcome(BaseModel):
     """What a notification did: ``woken`` (a waiting execution resumed), ``recorded`` (nothing was
     waiting yet: the next wait ends at once), or ``unknown_batch`` (not a batch of ours, or an old
@@ -74,16 +65,20 @@ class WakeOutcome(BaseModel):
     chunk: int | None = None
 
 
-def _table(name: str) -> Table:
-    return boto3.resource("dynamodb").Table(name)
+def _old_row(exc: ClientError) -> ChunkRow | None:
+    """The row as it was when a condition failed (ReturnValuesOnConditionCheckFailure), if it existed."""
+    wire: dict[str, Any] = dict(exc.response.get("Item") or {})  # type: ignore[call-overload]
+    if not wire:
+        return None
+    return ChunkRow.model_validate(from_dynamo({k: _DESERIALIZER.deserialize(v) for k, v in wire.items()}))
 
 
-def park(request: ParkRequest, jobs_table: str) -> None:
+def park(request: AwaitProviderInput, jobs_table: str) -> None:
     """Store the task token on the chunk row unless the provider already reported this batch."""
-    table = _table(jobs_table)
+    table = dynamodb_table(jobs_table)
     try:
         table.update_item(
-            Key={"job_id": request.job_id, "sk": storage.chunk_sk(request.chunk)},
+            Key={"job_id": request.job_id, "sk": chunk_sk(request.chunk)},
             UpdateExpression="SET #token = :token, #batch = :batch",
             ConditionExpression=Attr("provider_batch_id").eq(request.provider_batch_id)
             & (Attr(REPORTED_BATCH).not_exists() | Attr(REPORTED_BATCH).ne(request.provider_batch_id)),
@@ -94,9 +89,8 @@ def park(request: ParkRequest, jobs_table: str) -> None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-        # The row as it was, in DynamoDB's wire format (ReturnValuesOnConditionCheckFailure).
-        row: dict[str, Any] = dict(exc.response.get("Item") or {})  # type: ignore[call-overload]
-        current = _DESERIALIZER.deserialize(row["provider_batch_id"]) if "provider_batch_id" in row else None
+        old = _old_row(exc)
+        current = old.provider_batch_id if old else None
         if current != request.provider_batch_id:
             # Not waiting for this batch any more: the state machine falls back to the timer wait.
             raise ChunkNotWaiting(
@@ -109,12 +103,12 @@ def park(request: ParkRequest, jobs_table: str) -> None:
         ) from None
 
 
-def _consume_report(table: Table, request: ParkRequest) -> None:
+def _consume_report(table: Table, request: AwaitProviderInput) -> None:
     """A report ends one wait only: should the poll still see the batch running (the provider's view
     catching up), the next wait runs its full timeout instead of polling in a tight loop."""
     try:
         table.update_item(
-            Key={"job_id": request.job_id, "sk": storage.chunk_sk(request.chunk)},
+            Key={"job_id": request.job_id, "sk": chunk_sk(request.chunk)},
             UpdateExpression="REMOVE #batch",
             ConditionExpression=Attr(REPORTED_BATCH).eq(request.provider_batch_id),
             ExpressionAttributeNames={"#batch": REPORTED_BATCH},
@@ -125,7 +119,7 @@ def _consume_report(table: Table, request: ParkRequest) -> None:
 
 
 def _chunk_key(jobs_table: str, provider_batch_id: str) -> dict[str, Any] | None:
-    page = _table(jobs_table).query(
+    page = dynamodb_table(jobs_table).query(
         IndexName=CHUNKS_BY_PROVIDER_BATCH_INDEX,
         KeyConditionExpression=Key("provider_batch_id").eq(provider_batch_id),
         Limit=1,
@@ -134,11 +128,9 @@ def _chunk_key(jobs_table: str, provider_batch_id: str) -> dict[str, Any] | None
     return {"job_id": items[0]["job_id"], "sk": items[0]["sk"]} if items else None
 
 
-def _record_report(
-    jobs_table: str, key: dict[str, Any], provider_batch_id: str, event: str
-) -> dict[str, Any]:
+def _record_report(jobs_table: str, key: dict[str, Any], provider_batch_id: str, event: str) -> ChunkRow:
     """Mark the batch as reported and read the parked token in the same atomic update."""
-    response = _table(jobs_table).update_item(
+    response = dynamodb_table(jobs_table).update_item(
         Key=key,
         UpdateExpression="SET #batch = :batch, #event = :event, #at = :at",
         # Only while the chunk still waits for this batch: a report of a replaced batch changes nothing.
@@ -147,17 +139,17 @@ def _record_report(
         ExpressionAttributeValues={
             ":batch": provider_batch_id,
             ":event": event,
-            ":at": storage.to_dynamo(time.time()),
+            ":at": to_dynamo(time.time()),
         },
         ReturnValues="ALL_NEW",
     )
-    return storage.from_dynamo(response["Attributes"])  # type: ignore[no-any-return]
+    return ChunkRow.model_validate(from_dynamo(response["Attributes"]))
 
 
 def _send_token(token: str, provider_batch_id: str, event: str) -> bool:
     """Resume the waiting task; False when it no longer waits (timed out into a poll, or finished)."""
     try:
-        storage.stepfunctions_client().send_task_success(
+        stepfunctions_client().send_task_success(
             taskToken=token,
             output=json.dumps({"woken_by": event, "provider_batch_id": provider_batch_id}),
         )
@@ -182,8 +174,8 @@ def wake(provider_batch_id: str, event: str, jobs_table: str) -> WakeOutcome:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         return WakeOutcome(outcome="unknown_batch", job_id=key["job_id"])
-    chunk = int(row["chunk"])
-    token = row.get(WAIT_TOKEN) if row.get(WAIT_BATCH) == provider_batch_id else None
+    chunk = row.chunk
+    token = row.wait_token if row.wait_batch == provider_batch_id else None
     woken = bool(token) and _send_token(str(token), provider_batch_id, event)
     metrics.add_metric(
         name="ChunksWoken" if woken else "ChunkReportsRecorded", unit=MetricUnit.Count, value=1

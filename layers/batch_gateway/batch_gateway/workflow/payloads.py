@@ -1,0 +1,156 @@
+"""Every Step Functions step's input and output, one model each (statemachine/batch_job.asl.json).
+
+Each handler parses its event with one of these models and returns one: a name here matches a key
+of a ``Payload`` block of the state machine (or of the execution input intake and the reconciler
+build), so the contract between the state machine and the Lambda functions is read in one place.
+
+- execution input: :class:`ExecutionInput` (the Map iterates ``chunks``, one :class:`ChunkRef` each);
+- SubmitChunk: :class:`SubmitInput` -> :class:`ChunkState`; PollChunk: :class:`PollInput` -> ChunkState;
+- AwaitProvider: :class:`AwaitProviderInput` -> :class:`AwaitProviderOutput`;
+- CollectChunk: :class:`CollectInput` -> ChunkState; Finalize: :class:`FinalizeInput` ->
+  :class:`FinalizeOutput`; MarkFailed: :class:`MarkFailedInput` -> :class:`MarkFailedOutput`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from batch_gateway.models import BatchStatus, ResultCounts
+
+
+class ChunkRef(BaseModel):
+    """Which chunk, which retry round and which attempt of that round to submit."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str
+    bucket: str
+    chunk: int = Field(ge=1)
+    round: int = Field(default=0, ge=0)
+    attempt: int = Field(default=0, ge=0)
+
+
+class Backoff(BaseModel):
+    """Poll schedule: wait ``initial_seconds``, then multiply by ``factor`` up to ``max_seconds``."""
+
+    initial_seconds: int = Field(ge=0)
+    factor: float = Field(ge=1.0)
+    max_seconds: int = Field(ge=1)
+
+    def next_wait(self, current: int) -> int:
+        """The wait after one of ``current`` seconds."""
+        return min(self.max_seconds, max(1, math.ceil(current * self.factor)))
+
+    def wait_before_attempt(self, attempt: int) -> int:
+        """Wait before resubmitting a failed batch for the ``attempt``-th time (1-based)."""
+        return min(self.max_seconds, max(1, math.ceil(max(self.initial_seconds, 1) * self.factor**attempt)))
+
+
+class RetryPolicy(BaseModel):
+    """How hard a chunk tries: whole-batch resubmissions and follow-up rounds for retryable items."""
+
+    failed_batch_retries: int = Field(default=2, ge=0)
+    retry_rounds: int = Field(default=1, ge=0)
+
+
+class ChunkState(ChunkRef):
+    """What flows through the wait loop for one chunk (kept small: Step Functions caps payloads)."""
+
+    provider: str
+    model: str
+    provider_batch_id: str
+    status: BatchStatus
+    wait_seconds: int
+    terminal: bool = False
+    polls: int = 0
+    next_step: Literal["poll", "submit", "done"] = "poll"
+
+
+class ExecutionInput(BaseModel):
+    """What an execution starts with: the job and the chunks its Map submits (chunk contents stay in S3)."""
+
+    job_id: str
+    bucket: str
+    chunks: list[ChunkRef]
+
+    @classmethod
+    def for_new_job(cls, job_id: str, bucket: str, chunks: list[int]) -> ExecutionInput:
+        """The input of a job's first execution: every chunk from round 0, attempt 0."""
+        return cls(
+            job_id=job_id,
+            bucket=bucket,
+            chunks=[ChunkRef(job_id=job_id, bucket=bucket, chunk=chunk) for chunk in chunks],
+        )
+
+
+class SubmitInput(BaseModel):
+    """SubmitChunk's Payload: the Map item (or the collected state going round again) and the backoff."""
+
+    chunk: ChunkRef
+    backoff: Backoff
+
+
+class PollInput(BaseModel):
+    """PollChunk's Payload."""
+
+    state: ChunkState
+    backoff: Backoff
+
+
+class CollectInput(BaseModel):
+    """CollectChunk's Payload."""
+
+    state: ChunkState
+    backoff: Backoff
+    policy: RetryPolicy
+
+
+class AwaitProviderInput(BaseModel):
+    """AwaitProvider's Payload: which chunk waits for which batch, and the callback task's token."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str
+    chunk: int = Field(ge=1)
+    provider_batch_id: str = Field(min_length=1)
+    task_token: str = Field(min_length=1)
+
+
+class AwaitProviderOutput(BaseModel):
+    """What AwaitProvider returns once the token is parked (the task then waits for the token)."""
+
+    parked: str
+
+
+class FinalizeInput(BaseModel):
+    """Finalize's Payload."""
+
+    job_id: str
+    bucket: str
+
+
+class FinalizeOutput(BaseModel):
+    """What Finalize returns: how the job ended."""
+
+    job_id: str
+    status: BatchStatus
+    counts: ResultCounts
+
+
+class MarkFailedInput(BaseModel):
+    """MarkFailed's Payload: the job and the Catch's ``{Error, Cause}`` (None when there is none)."""
+
+    job_id: str
+    bucket: str
+    error: dict[str, Any] | None = None
+
+
+class MarkFailedOutput(BaseModel):
+    """What MarkFailed returns: the job, failed, and why."""
+
+    job_id: str
+    status: BatchStatus
+    reason: str | None

@@ -1,0 +1,153 @@
+"""SubmitChunk: create the provider batch of one (round, attempt) of a chunk, exactly once.
+
+A chunk's life: round 0 sends every staged item. A batch that fails as a whole (for example over
+the enqueued-token limit) is submitted again as attempt 1, 2, … after a backoff. Items that ended
+with a retryable error go out again in round 1, 2, … (see :mod:`.collect`). Each (round, attempt)
+records its provider batch id with a conditional write before anything could submit it twice, and
+the intent to create it before the provider call: a retried Submit whose first try died after
+the provider created the batch finds that batch by its metadata and adopts it instead of paying
+for a second one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from aws_lambda_powertools import Logger
+
+from batch_gateway.models import BatchStatus, JobSpec, JobSummary
+from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.providers.base import BatchProvider
+from batch_gateway.providers.errors import ProviderError, ProviderUnavailableError
+from batch_gateway.providers.registry import provider_for
+from batch_gateway.providers.types import SubmittedBatch
+from batch_gateway.settings import Settings
+from batch_gateway.storage import keys, s3
+from batch_gateway.storage.jobs import ChunkRow, JobsRepository
+from batch_gateway.workflow.payloads import Backoff, ChunkRef, ChunkState
+
+logger = Logger(child=True)
+
+
+def _job(repo: JobsRepository, job_id: str) -> JobSummary:
+    job = repo.get_job(job_id)
+    if job is None:
+        raise LookupError(f"job {job_id} has no row in the jobs table")
+    return job
+
+
+def _metadata(ref: ChunkRef) -> dict[str, str]:
+    """Provider-side labels: they let a retry find a batch whose creation outlived its caller."""
+    return {
+        "batch_gateway_job": ref.job_id,
+        "chunk": str(ref.chunk),
+        "round": str(ref.round),
+        "attempt": str(ref.attempt),
+    }
+
+
+def _state(ref: ChunkRef, spec: JobSpec, batch_id: str, status: BatchStatus, wait: int) -> ChunkState:
+    return ChunkState(
+        **ref.model_dump(),
+        provider=spec.provider,
+        model=spec.model,
+        provider_batch_id=batch_id,
+        status=status,
+        wait_seconds=wait,
+        terminal=status.is_terminal,
+    )
+
+
+def _create_once(provider: BatchProvider, ref: ChunkRef, spec: JobSpec, intent_at: float) -> SubmittedBatch:
+    """Create the batch unless an earlier, interrupted call already did (found by its metadata)."""
+    metadata = _metadata(ref)
+    existing = provider.find_batch(metadata, created_after=intent_at)
+    if existing is not None:
+        logger.warning(
+            "adopting a batch created by an interrupted earlier attempt",
+            extra={"provider_batch_id": existing.provider_batch_id},
+        )
+        return existing
+    with tempfile.TemporaryDirectory(prefix="submit-") as tmp:
+        path = Path(tmp) / "requests.jsonl"
+        s3.download_file(ref.bucket, keys.chunk_requests_key(ref.job_id, ref.chunk, ref.round), path)
+        return provider.submit(path, spec, metadata)
+
+
+def _record_intent(repo: JobsRepository, ref: ChunkRef, row: ChunkRow) -> float:
+    """Record (once) when this (round, attempt) set out to create its batch; return that time."""
+    intent_at = row.intent_at(ref.round, ref.attempt) or time.time()
+    field = ChunkRow.intent_field(ref.round, ref.attempt)
+    repo.update_chunk(ref.job_id, ref.chunk, {field: intent_at}, only_if_absent=field)
+    return intent_at
+
+
+def _record_submitted(
+    repo: JobsRepository, provider: BatchProvider, ref: ChunkRef, submitted: SubmittedBatch
+) -> str | None:
+    """Record the batch of this (round, attempt) once; None if recorded, else the batch that won."""
+    field = ChunkRow.batch_field(ref.round, ref.attempt)
+    recorded = {
+        field: submitted.provider_batch_id,
+        "provider_batch_id": submitted.provider_batch_id,
+        "status": submitted.status.value,
+        "round": ref.round,
+        "attempt": ref.attempt,
+        "submitted_at": time.time(),
+    }
+    if repo.update_chunk(ref.job_id, ref.chunk, recorded, only_if_absent=field):
+        return None
+    # A concurrent duplicate won the race: keep its batch, cancel ours so nothing is paid twice.
+    winner = repo.chunk_row(ref.job_id, ref.chunk).batch_id(ref.round, ref.attempt) or ""
+    if winner != submitted.provider_batch_id:
+        provider.cancel(submitted.provider_batch_id)
+    return winner
+
+
+def _count_submitted(ref: ChunkRef, spec: JobSpec, row: ChunkRow) -> None:
+    metrics.add_dimension(name="provider", value=spec.provider)
+    metrics.add_metric(name="BatchesSubmitted", unit=MetricUnit.Count, value=1)
+    if ref.round == 0 and ref.attempt == 0:
+        metrics.add_metric(name="ItemsSubmitted", unit=MetricUnit.Count, value=row.item_count or 0)
+
+
+def submit_chunk(ref: ChunkRef, backoff: Backoff, settings: Settings) -> ChunkState:
+    """Create the provider batch of this (round, attempt) exactly once; a retried call gets the same."""
+    repo = JobsRepository(settings.jobs_table)
+    job = _job(repo, ref.job_id)
+    row = repo.chunk_row(ref.job_id, ref.chunk)
+    spec = JobSpec.model_validate({"provider": job.provider, "model": row.model or job.model})
+    if job.cancel_requested:
+        return _state(ref, spec, "", BatchStatus.CANCELLED, 0)
+    already = row.batch_id(ref.round, ref.attempt)
+    if already:
+        logger.info("already submitted", extra={"provider_batch_id": already})
+        return _state(ref, spec, already, BatchStatus.IN_PROGRESS, backoff.initial_seconds)
+    intent_at = _record_intent(repo, ref, row)
+    provider = provider_for(spec.provider, settings)
+    try:
+        submitted = _create_once(provider, ref, spec, intent_at)
+    except ProviderUnavailableError:
+        raise  # the state machine retries the task with backoff
+    except ProviderError as exc:
+        # The provider refused the batch outright (Anthropic reports limits this way): handle it like
+        # a batch that failed validation, so it is retried and then its items end with this message.
+        repo.update_chunk(ref.job_id, ref.chunk, {"status": BatchStatus.FAILED.value, "message": str(exc)})
+        logger.warning("provider refused the batch", extra={"reason": str(exc)})
+        return _state(ref, spec, "", BatchStatus.FAILED, 0)
+    winner = _record_submitted(repo, provider, ref, submitted)
+    if winner is not None:
+        return _state(ref, spec, winner, BatchStatus.IN_PROGRESS, backoff.initial_seconds)
+    if _job(repo, ref.job_id).cancel_requested:
+        # Cancelled while we were creating it: the poll loop will see this batch end cancelled.
+        provider.cancel(submitted.provider_batch_id)
+    elif job.status is BatchStatus.PENDING:
+        repo.set_job_status(ref.job_id, BatchStatus.IN_PROGRESS)
+    _count_submitted(ref, spec, row)
+    logger.info(
+        "submitted",
+        extra={"provider_batch_id": submitted.provider_batch_id, "round": ref.round, "attempt": ref.attempt},
+    )
+    return _state(ref, spec, submitted.provider_batch_id, submitted.status, backoff.initial_seconds)
