@@ -6,19 +6,27 @@ around ``batch_gateway.api.app.app.resolve``, which routes the event to its Rout
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.api.app import app
-from batch_gateway.observability import metrics
+from batch_gateway.observability import logger, metrics, tracer
+from batch_gateway.settings import (
+    ApiSettings,
+    ProviderSettings,
+    ResultsSettings,
+    StorageSettings,
+    get_settings,
+)
 
-logger = Logger()
-tracer = Tracer()
+# The settings groups this function reads: a variable of theirs that is not set fails the first
+# invocation with its name.
+NEEDS = (StorageSettings, ResultsSettings, ProviderSettings, ApiSettings)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_settings(*NEEDS)  # the routers read them again, from the cache
     return app.resolve(event, context)

@@ -7,16 +7,17 @@ ends; ``ProviderAlreadyReported`` means poll at once. The domain is ``batch_gate
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.settings import get_settings
+from batch_gateway.observability import logger, tracer
+from batch_gateway.settings import StorageSettings, get_settings
 from batch_gateway.workflow.payloads import AwaitProviderInput, AwaitProviderOutput
 from batch_gateway.workflow.wakeup import park
 
-logger = Logger()
-tracer = Tracer()
+# The settings groups this function reads: a variable of theirs that is not set fails the first
+# invocation with its name.
+NEEDS = (StorageSettings,)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -24,5 +25,5 @@ tracer = Tracer()
 @event_parser(model=AwaitProviderInput)
 def lambda_handler(event: AwaitProviderInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(job_id=event.job_id, chunk=event.chunk)
-    park(event, get_settings().jobs_table)
+    park(event, get_settings(*NEEDS).jobs_table)
     return AwaitProviderOutput(parked=event.provider_batch_id).model_dump(mode="json")

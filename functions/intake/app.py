@@ -8,16 +8,22 @@ only when content logging is on: it may quote the input) and returned.
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.intake.intake_object import intake_object
-from batch_gateway.observability import metrics
-from batch_gateway.settings import get_settings
+from batch_gateway.observability import logger, metrics, tracer
+from batch_gateway.settings import (
+    IntakeLimits,
+    ResultsSettings,
+    StorageSettings,
+    WorkflowSettings,
+    get_settings,
+)
 
-logger = Logger()
-tracer = Tracer()
+# The settings groups this function reads: a variable of theirs that is not set fails the first
+# invocation with its name.
+NEEDS = (StorageSettings, ResultsSettings, WorkflowSettings, IntakeLimits)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -29,7 +35,7 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     for record in event.records:
         obj = record.s3.get_object
         key = unquote_plus(obj.key)  # S3 events carry the key URL-encoded ("+" for a space)
-        settings = get_settings()
+        settings = get_settings(*NEEDS)
         outcome = intake_object(record.s3.bucket.name, key, obj.get("versionId"), settings)
         logger.append_keys(job_id=outcome.job_id)
         reason = outcome.loggable_reason(settings.log_content)

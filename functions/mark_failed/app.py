@@ -7,17 +7,17 @@ caught ``{Error, Cause}``); returns the job's ending (``MarkFailedOutput``). The
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.observability import metrics
-from batch_gateway.settings import get_settings
+from batch_gateway.observability import logger, metrics, tracer
+from batch_gateway.settings import StorageSettings, get_settings
 from batch_gateway.workflow.finalize import mark_job_failed
 from batch_gateway.workflow.payloads import MarkFailedInput, MarkFailedOutput
 
-logger = Logger()
-tracer = Tracer()
+# The settings groups this function reads: a variable of theirs that is not set fails the first
+# invocation with its name.
+NEEDS = (StorageSettings,)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -26,5 +26,5 @@ tracer = Tracer()
 @event_parser(model=MarkFailedInput)
 def lambda_handler(event: MarkFailedInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(job_id=event.job_id)
-    job = mark_job_failed(event.job_id, event.bucket, event.error, get_settings())
+    job = mark_job_failed(event.job_id, event.bucket, event.error, get_settings(*NEEDS))
     return MarkFailedOutput(job_id=job.job_id, status=job.status, reason=job.reason).model_dump(mode="json")

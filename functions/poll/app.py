@@ -6,17 +6,17 @@ the batch ended. The domain is ``batch_gateway.workflow.poll``; this handler onl
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.observability import metrics
-from batch_gateway.settings import get_settings
+from batch_gateway.observability import logger, metrics, tracer
+from batch_gateway.settings import ProviderSettings, StorageSettings, get_settings
 from batch_gateway.workflow.payloads import PollInput
 from batch_gateway.workflow.poll import poll_chunk
 
-logger = Logger()
-tracer = Tracer()
+# The settings groups this function reads: a variable of theirs that is not set fails the first
+# invocation with its name.
+NEEDS = (StorageSettings, ProviderSettings)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -25,4 +25,4 @@ tracer = Tracer()
 @event_parser(model=PollInput)
 def lambda_handler(event: PollInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(job_id=event.state.job_id, chunk=event.state.chunk)
-    return poll_chunk(event.state, event.backoff, get_settings()).model_dump(mode="json")
+    return poll_chunk(event.state, event.backoff, get_settings(*NEEDS)).model_dump(mode="json")

@@ -2,16 +2,16 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.observability import metrics
-from batch_gateway.settings import get_settings
+from batch_gateway.observability import logger, metrics, tracer
+from batch_gateway.settings import StorageSettings, get_settings
 from batch_gateway.triggers.scheduling import run_scheduled_submissions
 
-logger = Logger()
-tracer = Tracer()
+# The settings groups this function reads: a variable of theirs that is not set fails the first
+# invocation with its name.
+NEEDS = (StorageSettings,)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -20,7 +20,9 @@ tracer = Tracer()
 @event_source(data_class=EventBridgeEvent)
 def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(schedule=event.resources[0] if event.resources else None, scheduled_time=event.time)
-    report = run_scheduled_submissions(get_settings(), time_left_ms=context.get_remaining_time_in_millis)
+    report = run_scheduled_submissions(
+        get_settings(*NEEDS), time_left_ms=context.get_remaining_time_in_millis
+    )
     return {
         "submitted": len(report.submitted),
         "skipped": len(report.skipped),

@@ -7,17 +7,17 @@ wait loop. The domain is ``batch_gateway.workflow.submit``; this handler only pa
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.observability import metrics
-from batch_gateway.settings import get_settings
+from batch_gateway.observability import logger, metrics, tracer
+from batch_gateway.settings import ProviderSettings, StorageSettings, get_settings
 from batch_gateway.workflow.payloads import SubmitInput
 from batch_gateway.workflow.submit import submit_chunk
 
-logger = Logger()
-tracer = Tracer()
+# The settings groups this function reads: a variable of theirs that is not set fails the first
+# invocation with its name.
+NEEDS = (StorageSettings, ProviderSettings)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -26,4 +26,4 @@ tracer = Tracer()
 @event_parser(model=SubmitInput)
 def lambda_handler(event: SubmitInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(job_id=event.chunk.job_id, chunk=event.chunk.chunk)
-    return submit_chunk(event.chunk, event.backoff, get_settings()).model_dump(mode="json")
+    return submit_chunk(event.chunk, event.backoff, get_settings(*NEEDS)).model_dump(mode="json")

@@ -2,16 +2,16 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.observability import metrics
-from batch_gateway.settings import get_settings
+from batch_gateway.observability import logger, metrics, tracer
+from batch_gateway.settings import StorageSettings, WebhookSettings, get_settings
 from batch_gateway.triggers.openai_webhooks import handle_openai_webhook
 
-logger = Logger()
-tracer = Tracer()
+# The settings groups this function reads: a variable of theirs that is not set fails the first
+# invocation with its name.
+NEEDS = (StorageSettings, WebhookSettings)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -21,4 +21,4 @@ tracer = Tracer()
 def lambda_handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict[str, Any]:
     # The signature covers the exact bytes OpenAI sent: verify the decoded body, never a re-encoding.
     body = event.decoded_body or ""
-    return handle_openai_webhook(body, dict(event.headers), get_settings(), context).to_proxy_response()
+    return handle_openai_webhook(body, dict(event.headers), get_settings(*NEEDS), context).to_proxy_response()

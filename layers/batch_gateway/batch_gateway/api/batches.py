@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
@@ -46,11 +45,10 @@ from batch_gateway.api.tokens import decode_token, encode_token, invalid_start
 from batch_gateway.api.views import JobIdPath, find_job, job_view
 from batch_gateway.intake.spec import new_job
 from batch_gateway.models import BatchStatus
-from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.settings import get_settings
 from batch_gateway.storage.jobs import ChunkRow, JobsRepository
 
-logger = Logger(child=True)
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # (Router.__init__ lacks "-> None")
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -28,8 +27,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from botocore.exceptions import ClientError
 
 from batch_gateway.api.models import MAX_BODY_BYTES, MAX_INLINE_ITEMS, ErrorBody
-
-logger = Logger(child=True)
+from batch_gateway.observability import logger
 
 MAX_DETAILS = 100
 THROTTLING_CODES = frozenset(

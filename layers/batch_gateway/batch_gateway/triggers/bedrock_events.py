@@ -16,12 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from batch_gateway.observability import logger
 from batch_gateway.workflow.wakeup import WakeOutcome, wake
-
-logger = Logger(child=True)
 
 # The statuses after which a job changes no more (Stopping, InProgress... are on the way there).
 TERMINAL_STATUSES: Final = frozenset({"Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"})

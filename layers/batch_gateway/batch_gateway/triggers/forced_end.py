@@ -16,10 +16,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from aws_lambda_powertools import Logger
-
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult, BatchStatus, JobSummary, ResultCounts, add_usage
+from batch_gateway.observability import logger
 from batch_gateway.providers.base import BatchProvider
 from batch_gateway.providers.errors import ProviderError
 from batch_gateway.providers.registry import provider_for
@@ -29,8 +28,6 @@ from batch_gateway.storage.chunk_index import read_index
 from batch_gateway.storage.jobs import ChunkRow, JobsRepository
 from batch_gateway.storage.results import ResultsRepository, keyed_result, split_keyed_result
 from batch_gateway.workflow.finalize import finalize_job
-
-logger = Logger(child=True)
 
 
 def provider_or_none(name: str, settings: Settings) -> BatchProvider | None:

@@ -21,7 +21,6 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
@@ -31,7 +30,7 @@ from pydantic import Field
 
 from batch_gateway import storage
 from batch_gateway.models import BatchJobInfo, BatchStatus, JobSummary, ResultCounts
-from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.observability import MetricUnit, logger, metrics
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
-logger = Logger(child=True)
 
 EVENT_SOURCE = "batch-gateway"
 DETAIL_TYPE = "Batch Job State Change"

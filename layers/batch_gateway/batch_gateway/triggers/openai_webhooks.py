@@ -21,7 +21,6 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -31,7 +30,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from pydantic import BaseModel
 
-from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.settings import Settings
 from batch_gateway.workflow.wakeup import wake
 
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger(child=True)
 
 SECRET_CACHE_SECONDS = 300
 SECRET_FIELD = "openai_webhook_secret"  # noqa: S105 - the key inside the secret, not a secret

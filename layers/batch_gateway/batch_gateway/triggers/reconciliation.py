@@ -19,11 +19,10 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from batch_gateway.models import JobSummary
-from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.providers.registry import provider_for
 from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
@@ -43,8 +42,6 @@ from batch_gateway.workflow.payloads import ChunkRef, ExecutionInput
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.client import SFNClient
 
-
-logger = Logger(child=True)
 
 _RUNNING = ("RUNNING", "PENDING_REDRIVE")
 _DEAD = {"FAILED": "failed", "TIMED_OUT": "timed out", "ABORTED": "was stopped", "SUCCEEDED": "ended"}

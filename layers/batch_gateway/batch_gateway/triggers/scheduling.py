@@ -20,20 +20,18 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from batch_gateway import storage
 from batch_gateway.intake.spec import ACCEPTED_SUFFIXES, job_id_for
-from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.settings import Settings
 from batch_gateway.storage.claims import ScheduledClaims
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
-logger = Logger(child=True)
 
 SCHEDULED_PREFIX = "scheduled/"
 INBOX_PREFIX = "inbox/scheduled/"

@@ -9,15 +9,12 @@ job ``cancelled`` with every line accounted for.
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
-
 from batch_gateway.models import JobSummary
+from batch_gateway.observability import logger
 from batch_gateway.providers.errors import ProviderError
 from batch_gateway.providers.registry import provider_for
 from batch_gateway.settings import Settings
 from batch_gateway.storage.jobs import JobsRepository
-
-logger = Logger(child=True)
 
 
 def cancel_job(job_id: str, settings: Settings) -> JobSummary:

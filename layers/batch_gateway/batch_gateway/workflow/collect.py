@@ -19,11 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from aws_lambda_powertools import Logger
-
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult, BatchStatus, ResultCounts, add_usage
-from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.providers.registry import provider_for
 from batch_gateway.providers.types import Outcome, ProviderResult
 from batch_gateway.settings import Settings
@@ -32,8 +30,6 @@ from batch_gateway.storage.chunk_index import decode_index_line
 from batch_gateway.storage.jobs import ChunkRow, JobsRepository, RoundReport
 from batch_gateway.storage.results import ResultsRepository, keyed_result, split_keyed_result
 from batch_gateway.workflow.payloads import Backoff, ChunkState, RetryPolicy
-
-logger = Logger(child=True)
 
 
 def min_batch_items(provider: str, settings: Settings) -> int:

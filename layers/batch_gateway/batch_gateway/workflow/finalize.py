@@ -20,18 +20,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from batch_gateway.cost import job_cost
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchStatus, JobSummary, ResultCounts, add_usage
-from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
 from batch_gateway.storage.jobs import ChunkRow, JobsRepository
 from batch_gateway.storage.results import split_keyed_result
-
-logger = Logger(child=True)
 
 # When chunks end differently, the job reports the most severe ending; counts tell the detail.
 _SEVERITY = [BatchStatus.COMPLETED, BatchStatus.EXPIRED, BatchStatus.CANCELLED, BatchStatus.FAILED]

@@ -15,10 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from aws_lambda_powertools import Logger
-
 from batch_gateway.models import BatchStatus, JobSpec, JobSummary
-from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.providers.base import BatchProvider
 from batch_gateway.providers.errors import ProviderError, ProviderUnavailableError
 from batch_gateway.providers.registry import provider_for
@@ -27,8 +25,6 @@ from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
 from batch_gateway.storage.jobs import ChunkRow, JobsRepository
 from batch_gateway.workflow.payloads import Backoff, ChunkRef, ChunkState
-
-logger = Logger(child=True)
 
 
 def _job(repo: JobsRepository, job_id: str) -> JobSummary:

@@ -20,13 +20,12 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from batch_gateway.observability import MetricUnit, metrics
+from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.storage.aws import dynamodb_table, stepfunctions_client
 from batch_gateway.storage.jobs import ChunkRow, chunk_sk, from_dynamo, to_dynamo
 from batch_gateway.workflow.payloads import AwaitProviderInput
@@ -34,7 +33,6 @@ from batch_gateway.workflow.payloads import AwaitProviderInput
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
-logger = Logger(child=True)
 _DESERIALIZER = TypeDeserializer()
 
 CHUNKS_BY_PROVIDER_BATCH_INDEX = "ChunksByProviderBatch"
