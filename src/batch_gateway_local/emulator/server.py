@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .anthropic_api import AnthropicApi
 from .azure_api import AzureOpenAIApi, azure_authorized, azure_unauthorized, check_api_version, is_azure_path
 from .bedrock_api import BedrockApi
-from .openai_api import OpenAIApi
+from .openai.api import OpenAIApi
 from .protocol import (
     ApiError,
     Provider,
