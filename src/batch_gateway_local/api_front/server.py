@@ -1,25 +1,13 @@
-"""A local stand-in for API Gateway in front of the offline stack's ApiFunction (routes: ``routes``).
+"""A local stand-in for API Gateway in front of the offline stack's API function (``local up``).
 
-``batch-gateway local up`` serves the HTTP API on 127.0.0.1 with it. For each request the front does
-what the REST API stage does on AWS, as far as a caller can tell:
-
-* routing: the paths and methods of the ``AWS::Serverless::Api`` definition in template.yaml (the
-  same one AWS deploys), under the stage prefix (``/v1``); anything else is refused 403
-  ``Missing Authentication Token``, as API Gateway does;
-* auth: ``IAM`` mode requires an ``Authorization: AWS4-HMAC-SHA256 Credential=...`` header - **any
-  signature is accepted locally** (there are no real credentials here); ``API_KEY`` mode requires
-  ``x-api-key`` equal to the local key. Missing or wrong: 403, in the template's gateway-response shape;
-* throttling (optional): a token bucket (rate, burst), 429 ``throttled`` beyond it;
-* bodies over 10 MB: 413, as API Gateway;
-* then a REST API (payload v1) Lambda proxy event - path still percent-encoded, query parameters
-  decoded, ``requestContext`` with the stage, request id and caller identity - goes to the deployed
-  ApiFunction through ``lambda.invoke``, so the real handler runs in-process on the offline stack;
-  its ``{statusCode, headers, multiValueHeaders, body, isBase64Encoded}`` becomes the HTTP answer (a
-  function error: 502, as API Gateway).
-
-One local-only addition: presigned S3 URLs in answers (``https://<bucket>.s3.amazonaws.com/...``)
-are rewritten to ``http://127.0.0.1:<port>/_local/s3/<bucket>/<key>``, which serves the object from
-the offline stack's S3 - there is no S3 endpoint on this machine to send a client to.
+For each request it does what the REST API stage does on AWS, as far as a caller can tell: routes
+as template.yaml's API definition says (``routes``), checks auth (``IAM``: a SigV4 ``Authorization``
+header, **any signature accepted locally**; ``API_KEY``: ``x-api-key``), throttles (optional token
+bucket), refuses bodies over 10 MB, then sends a REST API (payload v1) Lambda proxy event to the
+deployed function through ``lambda.invoke`` and turns its answer into the HTTP response. One
+local-only addition: presigned S3 URLs in answers point at ``/_local/s3/<bucket>/<key>`` here.
+Plain ``http.server``: the answers must be API Gateway's to the byte (refusals, headers), which a web
+framework would only get in the way of. Details: docs/offline-stack.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,12 @@
 """The whole gateway on this machine: the real template and state machine on moto, the emulator as providers.
 
-Used by ``batch-gateway local run``, the e2e tests and the benchmarks, so all three exercise exactly
-what AWS would run: template.yaml, statemachine/batch_job.asl.json and functions/*/app.py.
+Used by ``batch-gateway local run``, ``local up``, the e2e tests and the benchmarks, so all of them
+exercise exactly what AWS would run: template.yaml, statemachine/batch_job.asl.json and
+functions/*/app.py. :class:`LocalGateway` starts the provider emulator, deploys the template as an
+:class:`~batch_gateway_local.stack.offline_stack.OfflineStack` with parameters that point every
+provider at the emulator and keep waits short (:class:`LocalOptions`), and stores the emulator's API
+keys in the stack's provider secret. Then it submits files as an upload would, follows a job
+(:class:`JobProgress`), fires the schedules, and exports a job's results and summary to a folder.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from batch_gateway_local.emulator.openai.replies import (
 )
 from batch_gateway_local.emulator.openai.validation import issue, validate_lines
 from batch_gateway_local.emulator.protocol import ApiError, Reply, Request, dumps, json_reply, openai_error
-from batch_gateway_local.emulator.scenarios import (
+from batch_gateway_local.emulator.scenario_base import (
     BatchRequest,
     CreateContext,
     PollAction,

@@ -15,7 +15,7 @@ from batch_gateway_local.emulator.multipart import boundary_of, parse_multipart
 from batch_gateway_local.emulator.openai.replies import DAY, FILE_PURPOSES, bad, list_body, not_found
 from batch_gateway_local.emulator.openai.validation import parse_jsonl
 from batch_gateway_local.emulator.protocol import ApiError, Reply, Request, json_reply
-from batch_gateway_local.emulator.scenarios import Scenario
+from batch_gateway_local.emulator.scenario_base import Scenario
 from batch_gateway_local.emulator.state import Store, StoredFile
 
 
