@@ -23,8 +23,8 @@ from moto.awslambda.models import LambdaFunction
 
 from batch_gateway_local.stack.errors import OfflineStackError
 from batch_gateway_local.stack.lambda_runtime.runtime import EXPECTED_INVOKE_PARAMETERS, INVOKE_METHOD
+from batch_gateway_local.stack.moto_checks import TESTED_MOTO_VERSION, check_moto_internals
 from batch_gateway_local.stack.offline_stack import OfflineStack
-from batch_gateway_local.stack.sandbox import TESTED_MOTO_VERSION, check_moto_internals
 
 TOY = Path(__file__).resolve().parents[1] / "fixtures" / "toy_stack"
 TEMPLATE = TOY / "template.yaml"

@@ -31,6 +31,7 @@ from batch_gateway_local.stack.event_rules import EventRuleDelivery
 from batch_gateway_local.stack.lambda_runtime.context import Invocation
 from batch_gateway_local.stack.lambda_runtime.handlers import CodeLocation
 from batch_gateway_local.stack.lambda_runtime.runtime import InProcessLambdaRuntime
+from batch_gateway_local.stack.moto_checks import check_moto_internals
 from batch_gateway_local.stack.s3_events import patch_s3_events
 from batch_gateway_local.stack.sam.artifacts import LocalArtifact, package_local_artifacts
 from batch_gateway_local.stack.sam.buckets import s3_bucket_configuration_calls
@@ -43,12 +44,7 @@ from batch_gateway_local.stack.sam.state_machines import (
     stop_executions,
 )
 from batch_gateway_local.stack.sam.template import find_dependency_cycle, load_template, translate_sam
-from batch_gateway_local.stack.sandbox import (
-    FAKE_CREDENTIALS,
-    check_moto_internals,
-    offline_environment,
-    share_global_sdk_settings,
-)
+from batch_gateway_local.stack.sandbox import FAKE_CREDENTIALS, offline_environment, share_global_sdk_settings
 from batch_gateway_local.stack.stream_mappings import StreamDelivery
 
 

@@ -1,11 +1,10 @@
-"""The process made safe for moto, and moto checked against the release this package was written for.
+"""The process made safe for moto: fake credentials, no profile, no endpoint but moto's.
 
-:func:`offline_environment` sets fake credentials and the region and removes profile, endpoint and
+:func:`offline_environment` sets fake credentials (:data:`FAKE_CREDENTIALS`, which moto accepts; every
+boto3 session of the offline stack uses them) and the region, and removes profile, endpoint and
 container-credential variables, so no boto3 client can reach a real AWS endpoint.
 :func:`share_global_sdk_settings` keeps the template's Globals ``AWS_*`` SDK settings set for the
-whole process. :func:`check_moto_internals` lists what changed in the private moto pieces the
-offline stack patches (the Lambda invoke, stream and event-rule hooks, S3 events, CloudFormation's
-parser); the stack refuses to start when that list is not empty.
+whole process while handlers swap ``os.environ``.
 """
 
 from __future__ import annotations
@@ -13,14 +12,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
-
-from batch_gateway_local.stack.event_rules import check_event_rule_hook
-from batch_gateway_local.stack.lambda_runtime.runtime import check_invoke_hook
-from batch_gateway_local.stack.s3_events import check_s3_event_hooks
-from batch_gateway_local.stack.stream_mappings import check_stream_hook
-
-TESTED_MOTO_VERSION = "5.2.5"
-"""The moto release whose private hooks this module was written against (pinned in pyproject)."""
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -40,37 +31,6 @@ _REMOVED_ENV_PREFIXES = (
     "AWS_ROLE_SESSION_NAME",
     "TEST_SERVER_MODE",
 )
-
-
-def check_moto_internals() -> list[str]:
-    """Problems with the private moto pieces this package relies on (empty when all is as expected)."""
-    problems = check_invoke_hook() + check_stream_hook() + check_event_rule_hook() + check_s3_event_hooks()
-    try:
-        from moto.cloudformation import parsing
-        from moto.cloudformation.models import cloudformation_backends
-        from moto.stepfunctions.parser.utils import TMP_THREADS
-    except ImportError as exc:  # pragma: no cover - only with another moto
-        return [*problems, f"moto module moved: {exc}"]
-    for name in (
-        "resource_class_from_type",
-        "parse_and_create_resource",
-        "clean_json",
-        "get_model_map",
-        "NULL_MODELS",
-    ):
-        if not hasattr(parsing, name):
-            problems.append(f"moto.cloudformation.parsing.{name} no longer exists")
-    if not hasattr(cloudformation_backends, "__getitem__"):
-        problems.append("moto.cloudformation.models.cloudformation_backends is not a mapping")
-    if not isinstance(TMP_THREADS, list):
-        problems.append("moto.stepfunctions.parser.utils.TMP_THREADS is not a list")
-    from moto.awslambda.models import LambdaBackend, LambdaFunction
-
-    if not hasattr(LambdaBackend, "layers_versions_by_arn"):
-        problems.append("moto.awslambda.models.LambdaBackend.layers_versions_by_arn no longer exists")
-    if not hasattr(LambdaFunction, "save_logs"):
-        problems.append("moto.awslambda.models.LambdaFunction.save_logs no longer exists")
-    return problems
 
 
 def offline_environment(region: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import boto3
 
-from batch_gateway_local.stack.sam.template import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
+from batch_gateway_local.stack.sandbox import FAKE_CREDENTIALS
 
 SKIPPED_PREFIX = "offline-skipped-"
 
@@ -42,8 +42,8 @@ class CreateRequest:
     def client(self, service: str) -> Any:
         # Runs inside moto's request handling; in-process calls nest fine.
         return boto3.session.Session(
-            aws_access_key_id=FAKE_ACCESS_KEY_ID,
-            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             region_name=self.region_name,
         ).client(service)  # type: ignore[call-overload]
 

@@ -22,11 +22,9 @@ from typing import Any, cast
 import boto3
 
 from batch_gateway_local.stack.errors import OfflineStackError
+from batch_gateway_local.stack.sandbox import FAKE_CREDENTIALS
 
 yaml: Any = importlib.import_module("yaml")
-
-FAKE_ACCESS_KEY_ID = "testing"
-FAKE_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - moto accepts any credentials
 
 
 # -- CloudFormation YAML ---------------------------------------------------------------------------
@@ -111,7 +109,9 @@ def translate_sam(
     values.setdefault("AWS::Region", region)
     values.setdefault("AWS::Partition", partition)
     session = boto3.session.Session(
-        aws_access_key_id=FAKE_ACCESS_KEY_ID, aws_secret_access_key=FAKE_SECRET_ACCESS_KEY, region_name=region
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=region,
     )
     metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
     translator = Translator(None, Parser(), boto_session=session, metrics=metrics)
