@@ -1,36 +1,11 @@
 """The built-in failure scenarios of the emulator, and the registry of scenario names.
 
-How a scenario is chosen and the hooks it overrides: ``scenario_base``. The built-in scenarios
-(same behaviour for both providers unless noted):
-
-* `ok` (alias `default`): everything succeeds.
-* `item-errors`: the first time the server sees a request (key: hash of custom_id + body/params),
-  its position i in that batch (0-based, input order) decides its fate for good:
-  i % 10 == 3 fails permanently (OpenAI: status_code 400 `invalid_request_error`; Anthropic:
-  errored `invalid_request_error`) every time it is sent; i % 10 == 7 fails once with a retryable
-  error (OpenAI: status_code 500 `server_error`; Anthropic: errored `api_error` when i % 20 == 7,
-  `overloaded_error` when i % 20 == 17) and succeeds whenever it is sent again; all others succeed.
-  So resubmitting the retryable items succeeds and never introduces new failures.
-* `expire`: a batch none of whose requests was seen before expires on its 2nd retrieve with the
-  first half of its requests (n // 2, input order) finished. OpenAI: status `expired`, those in the
-  output file, the rest in the error file with code `batch_expired`; Anthropic: `ended`, the rest
-  `{"type": "expired"}` with matching `request_counts`. A batch with any request seen before (a
-  resubmission of the expired items) runs normally.
-* `fail`: every batch is rejected for the enqueued-token limit. OpenAI: created as `validating`,
-  `failed` on the first retrieve with `errors.data` = [{code `token_limit_exceeded`, message
-  `ENQUEUED_LIMIT_MESSAGE`}]. Anthropic has no failed state, so the create call answers HTTP 400
-  `invalid_request_error` with the same message and no batch is created.
-* `fail-once`: like `fail` for a batch none of whose requests was seen before; a resubmission of
-  the same requests runs normally.
-* `throttle`: the first 3 calls of each kind per provider (upload, create, retrieve,
-  download/results) answer HTTP 429 with the provider's rate-limit error and headers
-  `retry-after-ms: 10`, `retry-after: 0`; later calls succeed. An SDK with max_retries >= 3 (the
-  gateway uses 5) retries transparently, so whole jobs still succeed.
-* `flaky-download`: the first download of each output/error file or results stream sends the full
-  Content-Length but closes the connection after len // 2 bytes (usually mid-line); the next
-  download of the same content is complete.
-* `slow`: each batch stays in progress for 6 retrieves (OpenAI: the first moves it from
-  `validating` to `in_progress` with nothing finished), then advances normally.
+``ok`` (alias ``default``: everything succeeds), ``item-errors``, ``expire``, ``fail``, ``fail-once``,
+``throttle``, ``flaky-download`` and ``slow``; each class below says exactly what its scenario does,
+the same for every provider unless noted. They are written so that the gateway's own remedies work:
+resubmitting what failed once succeeds, and SDK retries absorb throttling. How a scenario is chosen
+(per server, per batch) and the hooks a new one overrides: ``scenario_base``;
+:func:`register_scenario` makes a new one selectable by name.
 """
 
 from __future__ import annotations
@@ -117,7 +92,16 @@ def rate_limit_reply(provider: Provider) -> Reply:
 
 
 class ItemErrors(Scenario):
-    """`item-errors`: position 3 (mod 10) fails for good, position 7 (mod 10) fails once."""
+    """`item-errors`: position 3 (mod 10) fails for good, position 7 (mod 10) fails once.
+
+    The first time the server sees a request (key: hash of custom_id + body/params), its position i
+    in that batch (0-based, input order) decides its fate for good: i % 10 == 3 fails permanently
+    (OpenAI: status_code 400 `invalid_request_error`; Anthropic: errored `invalid_request_error`)
+    every time it is sent; i % 10 == 7 fails once with a retryable error (OpenAI: status_code 500
+    `server_error`; Anthropic: errored `api_error` when i % 20 == 7, `overloaded_error` when
+    i % 20 == 17) and succeeds whenever it is sent again; all others succeed. So resubmitting the
+    retryable items succeeds and never introduces new failures.
+    """
 
     name = "item-errors"
 
@@ -145,7 +129,13 @@ class ItemErrors(Scenario):
 
 
 class Expire(Scenario):
-    """`expire`: a batch of unseen requests expires on its 2nd retrieve, half done."""
+    """`expire`: a batch of unseen requests expires on its 2nd retrieve, half done.
+
+    The first half of its requests (n // 2, input order) are finished. OpenAI: status `expired`,
+    those in the output file, the rest in the error file with code `batch_expired`; Anthropic:
+    `ended`, the rest `{"type": "expired"}` with matching `request_counts`. A batch with any request
+    seen before (a resubmission of the expired items) runs normally.
+    """
 
     name = "expire"
 
@@ -164,7 +154,13 @@ class Expire(Scenario):
 
 
 class Fail(Scenario):
-    """`fail`: every batch hits the enqueued-token limit (Anthropic: the create call is rejected)."""
+    """`fail`: every batch hits the enqueued-token limit (Anthropic: the create call is rejected).
+
+    OpenAI: created as `validating`, `failed` on the first retrieve with `errors.data` = [{code
+    `token_limit_exceeded`, message `ENQUEUED_LIMIT_MESSAGE`}]. Anthropic has no failed state, so
+    the create call answers HTTP 400 `invalid_request_error` with the same message and no batch is
+    created.
+    """
 
     name = "fail"
 
@@ -205,7 +201,12 @@ class FailOnce(Fail):
 
 
 class Throttle(Scenario):
-    """`throttle`: the first 3 uploads, creates, retrieves and downloads per provider get 429."""
+    """`throttle`: the first 3 uploads, creates, retrieves and downloads per provider get 429.
+
+    The provider's rate-limit error with headers `retry-after-ms: 10`, `retry-after: 0`; later calls
+    succeed. An SDK with max_retries >= 3 (the gateway uses 5) retries transparently, so whole jobs
+    still succeed.
+    """
 
     name = "throttle"
 
@@ -217,7 +218,12 @@ class Throttle(Scenario):
 
 
 class FlakyDownload(Scenario):
-    """`flaky-download`: the first download of each content breaks after half its bytes."""
+    """`flaky-download`: the first download of each content breaks after half its bytes.
+
+    The first download of each output/error file or results stream sends the full Content-Length but
+    closes the connection after len // 2 bytes (usually mid-line); the next download of the same
+    content is complete.
+    """
 
     name = "flaky-download"
 
@@ -228,7 +234,11 @@ class FlakyDownload(Scenario):
 
 
 class Slow(Scenario):
-    """`slow`: in progress for 6 retrieves, then normal."""
+    """`slow`: in progress for 6 retrieves, then normal.
+
+    OpenAI: the first retrieve moves the batch from `validating` to `in_progress` with nothing
+    finished.
+    """
 
     name = "slow"
 

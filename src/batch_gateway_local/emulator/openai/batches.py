@@ -1,8 +1,7 @@
-"""The emulated OpenAI Batches API: create, retrieve, list, cancel, and each batch's life.
+"""The emulated OpenAI Batches API: create (checks, scenario, token limit), retrieve, list, cancel.
 
-A batch moves on when it is polled (``validating`` -> ``in_progress`` -> ``finalizing`` ->
-``completed``, or ``failed``/``expired``/``cancelled``), as its scenario says (see ``scenarios``);
-when it ends, its output and error files are written to the store for the Files API to serve.
+A batch moves on when it is retrieved (``lifecycle``), as its scenario says (see ``scenarios``);
+when it ends, its output and error files are in the store for the Files API to serve.
 :class:`OpenAIBatches` builds on :class:`~batch_gateway_local.emulator.openai.files.OpenAIFiles`
 (a batch reads its input file and writes its result files); a dialect (Azure) changes ``name``,
 ``chat_endpoint``, ``expires_at`` and where its batches live.
@@ -13,10 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from batch_gateway_local.emulator.answers import prompt_tokens, stable_id
-from batch_gateway_local.emulator.common import choose_scenario, emission_order, guard, paginate, parse_limit
-from batch_gateway_local.emulator.openai.completions import chat_completion, check_request, split_messages
+from batch_gateway_local.emulator.answers import prompt_tokens
+from batch_gateway_local.emulator.common import choose_scenario, guard, paginate, parse_limit
+from batch_gateway_local.emulator.openai.completions import split_messages
 from batch_gateway_local.emulator.openai.files import OpenAIFiles
+from batch_gateway_local.emulator.openai.lifecycle import advance
 from batch_gateway_local.emulator.openai.replies import (
     ACTIVE,
     CHAT_ENDPOINT,
@@ -24,18 +24,15 @@ from batch_gateway_local.emulator.openai.replies import (
     SCENARIO_HEADER,
     SCENARIO_METADATA_KEY,
     TERMINAL,
-    UNFINISHED_MESSAGES,
     bad,
     list_body,
     not_found,
 )
 from batch_gateway_local.emulator.openai.validation import issue, validate_lines
-from batch_gateway_local.emulator.protocol import ApiError, Reply, Request, dumps, json_reply, openai_error
+from batch_gateway_local.emulator.protocol import ApiError, Reply, Request, json_reply, openai_error
 from batch_gateway_local.emulator.scenario_base import (
     BatchRequest,
     CreateContext,
-    PollAction,
-    PollContext,
     Scenario,
 )
 from batch_gateway_local.emulator.state import OpenAIBatch, OpenAIItem, Store, StoredFile
@@ -214,7 +211,7 @@ class OpenAIBatches(OpenAIFiles):
         batch = self._batch(match["batch_id"])
         guard(batch.scenario, request, batch.id)
         with batch.lock:
-            self._advance(batch)
+            advance(self.store, batch)
             return json_reply(self._batch_json(batch))
 
     def list_batches(self, request: Request, _: re.Match[str]) -> Reply:
@@ -246,124 +243,6 @@ class OpenAIBatches(OpenAIFiles):
                 batch.status = "cancelling"
                 batch.cancelling_at = int(self.store.now())
             return json_reply(self._batch_json(batch))
-
-    # ------------------------------------------------------------ state machine (batch.lock held)
-
-    def _progress(self, batch: OpenAIBatch) -> int:
-        """Requests finished after `batch.polls` retrieves."""
-        return len(batch.items) * min(batch.polls, batch.polls_needed) // batch.polls_needed
-
-    def _advance(self, batch: OpenAIBatch) -> None:
-        if batch.status in TERMINAL:
-            return
-        batch.polls += 1
-        context = PollContext(
-            provider="openai",
-            batch_id=batch.id,
-            status=batch.status,
-            poll=batch.polls,
-            total=len(batch.items),
-        )
-        action = batch.scenario.on_poll(context)
-        if action is PollAction.HOLD:
-            batch.polls -= 1
-            return
-        now = int(self.store.now())
-        if action is PollAction.STALL and batch.status != "cancelling":
-            batch.polls -= 1
-            if batch.status == "validating":
-                if batch.issues:
-                    batch.status, batch.failed_at = "failed", now
-                else:
-                    batch.status, batch.in_progress_at = "in_progress", now
-            return
-        if batch.status == "cancelling":
-            self._finish(batch, "cancelled", "batch_cancelled")
-            return
-        if batch.status == "validating":
-            if action is PollAction.FAIL:
-                batch.issues.extend(
-                    issue(i.code, i.message, i.line, i.param) for i in batch.scenario.validation_errors()
-                )
-            if batch.issues:
-                batch.status, batch.failed_at = "failed", now
-                return
-            batch.status, batch.in_progress_at = "in_progress", now
-        if action is PollAction.EXPIRE:
-            self._finish(batch, "expired", "batch_expired")
-            return
-        batch.finished = self._progress(batch)
-        if batch.polls >= batch.polls_needed:
-            if batch.finalizing_at is None:
-                batch.finalizing_at = now
-            self._finish(batch, "completed", None)
-        elif batch.polls_needed >= 3 and batch.polls == batch.polls_needed - 1:
-            batch.status, batch.finalizing_at = "finalizing", now
-
-    def _finish(self, batch: OpenAIBatch, status: str, unfinished_code: str | None) -> None:
-        now = int(self.store.now())
-        batch.status = status
-        if status == "completed":
-            batch.completed_at = now
-            batch.finished = len(batch.items)
-        elif status == "cancelled":
-            batch.cancelled_at = now
-        elif status == "expired":
-            batch.expired_at = now
-        non_2xx_to_output = self.store.config.non_2xx_file == "output"
-        out: list[bytes] = []
-        err: list[bytes] = []
-        input_tokens = output_tokens = 0
-        for idx in emission_order(len(batch.items)):
-            item = batch.items[idx]
-            line_id = stable_id("batch_req_", batch.id, str(idx), length=32)
-            if idx < batch.finished:
-                seed = f"{batch.id}/{item.custom_id}"
-                if item.status_code == 200:
-                    body = chat_completion(item.body, seed=seed, created=now)
-                    input_tokens += body["usage"]["prompt_tokens"]
-                    output_tokens += body["usage"]["completion_tokens"]
-                else:
-                    body = item.error_body or check_request(item.body)[1] or {}
-                response = {
-                    "status_code": item.status_code,
-                    "request_id": stable_id("req_", seed, length=32),
-                    "body": body,
-                }
-                line = dumps(
-                    {"id": line_id, "custom_id": item.custom_id, "response": response, "error": None}
-                )
-                (out if item.status_code == 200 or non_2xx_to_output else err).append(line)
-            elif unfinished_code is not None:
-                error = {"code": unfinished_code, "message": UNFINISHED_MESSAGES[unfinished_code]}
-                err.append(
-                    dumps({"id": line_id, "custom_id": item.custom_id, "response": None, "error": error})
-                )
-        batch.output_file_id = self._result_file(batch, "output", out, now)
-        batch.error_file_id = self._result_file(batch, "error", err, now)
-        batch.usage = {
-            "input_tokens": input_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": input_tokens + output_tokens,
-        }
-
-    def _result_file(self, batch: OpenAIBatch, kind: str, lines: list[bytes], now: int) -> str | None:
-        if not lines:
-            return None
-        stored = StoredFile(
-            id=self.store.new_id("file-"),
-            filename=f"{batch.id}_{kind}.jsonl",
-            purpose="batch_output",
-            created_at=now,
-            data=b"\n".join(lines) + b"\n",
-            expires_at=now + 30 * DAY,
-            scenario=batch.scenario,
-        )
-        with self.store.lock:
-            self.store.files[stored.id] = stored
-        return stored.id
 
     def _batch_json(self, batch: OpenAIBatch) -> dict[str, Any]:
         if batch.status in ("validating", "failed"):
