@@ -69,7 +69,6 @@ def package_local_artifacts(template: dict[str, Any], base_dir: Path, bucket: st
     """
     artifacts: list[LocalArtifact] = []
     globals_function = (template.get("Globals") or {}).get("Function") or {}
-    global_code_uri = globals_function.get("CodeUri")
     for logical_id, resource in template["Resources"].items():
         if not isinstance(resource, dict):
             continue
@@ -78,40 +77,56 @@ def package_local_artifacts(template: dict[str, Any], base_dir: Path, bucket: st
         for rtype, prop, kind, form in _ARTIFACT_PROPERTIES:
             if resource_type != rtype:
                 continue
-            value = properties.get(prop)
-            if (
-                value is None
-                and prop == "CodeUri"
-                and "InlineCode" not in properties
-                and "ImageUri" not in properties
-                and properties.get("PackageType", globals_function.get("PackageType")) != "Image"
-            ):
-                value = global_code_uri
-            if not _is_local(value):
+            value = _local_value(properties, prop, globals_function)
+            if value is None:
                 continue
-            local_path = (base_dir / str(value)).resolve()
-            if not local_path.exists():
-                raise OfflineStackError(
-                    f"{logical_id}.{prop}: {value!r} does not exist (looked at {local_path})"
-                )
-            if kind == "definition":
-                if not local_path.is_file():
-                    raise OfflineStackError(f"{logical_id}.{prop}: {local_path} is not a file")
-                key = f"{kind}/{logical_id}/{local_path.name}"
-                body = local_path.read_bytes()
-            else:
-                if not local_path.is_dir():
-                    raise OfflineStackError(f"{logical_id}.{prop}: {local_path} is not a directory")
-                key = f"{kind}/{logical_id}/package.zip"
-                body = _placeholder_zip(logical_id, local_path)
-            artifact = LocalArtifact(logical_id, kind, local_path, bucket, key, body)
+            artifact = _artifact(f"{logical_id}.{prop}", kind, value, base_dir, bucket)
             artifacts.append(artifact)
             if form == "uri":
                 properties[prop] = artifact.s3_uri
             elif form == "code":
-                properties[prop] = {"S3Bucket": bucket, "S3Key": key}
+                properties[prop] = {"S3Bucket": bucket, "S3Key": artifact.key}
             else:
-                properties[prop] = {"Bucket": bucket, "Key": key}
+                properties[prop] = {"Bucket": bucket, "Key": artifact.key}
+    global_code_uri = globals_function.get("CodeUri")
     if isinstance(global_code_uri, str) and _is_local(global_code_uri):
         del globals_function["CodeUri"]
     return artifacts
+
+
+def _local_value(properties: dict[str, Any], prop: str, globals_function: dict[str, Any]) -> str | None:
+    """The property's local path (a function's may come from Globals), or None when it is not local."""
+    value = properties.get(prop)
+    if (
+        value is None
+        and prop == "CodeUri"
+        and "InlineCode" not in properties
+        and "ImageUri" not in properties
+        and properties.get("PackageType", globals_function.get("PackageType")) != "Image"
+    ):
+        value = globals_function.get("CodeUri")
+    return str(value) if _is_local(value) else None
+
+
+def _artifact(where: str, kind: str, value: str, base_dir: Path, bucket: str) -> LocalArtifact:
+    """The S3 object for one local path (``where`` is ``LogicalId.Property``): a definition file as
+    it is, code as a placeholder zip."""
+    logical_id = where.split(".", 1)[0]
+    local_path = (base_dir / value).resolve()
+    if not local_path.exists():
+        raise OfflineStackError(f"{where}: {value!r} does not exist (looked at {local_path})")
+    if kind == "definition":
+        if not local_path.is_file():
+            raise OfflineStackError(f"{where}: {local_path} is not a file")
+        return LocalArtifact(
+            logical_id,
+            kind,
+            local_path,
+            bucket,
+            f"{kind}/{logical_id}/{local_path.name}",
+            local_path.read_bytes(),
+        )
+    if not local_path.is_dir():
+        raise OfflineStackError(f"{where}: {local_path} is not a directory")
+    body = _placeholder_zip(logical_id, local_path)
+    return LocalArtifact(logical_id, kind, local_path, bucket, f"{kind}/{logical_id}/package.zip", body)
