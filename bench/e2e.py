@@ -86,7 +86,7 @@ class ApiCounter:
         import botocore.client
 
         from batch_gateway import storage
-        from batch_gateway_local.inprocess_lambda import InProcessLambdaRuntime
+        from batch_gateway_local.stack.lambda_runtime.runtime import InProcessLambdaRuntime
 
         counter = self
         make_api_call = botocore.client.BaseClient._make_api_call
@@ -155,7 +155,7 @@ def run(count: int, workdir: Path) -> dict[str, Any]:
     import boto3
 
     from batch_gateway.models import JobSpec
-    from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+    from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 
     source = workdir / f"e2e-{count}.jsonl"
     workload.write_input(source, count)

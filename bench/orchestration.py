@@ -25,7 +25,7 @@ TARGET_RATIO = 25
 
 
 def template_defaults() -> dict[str, str]:
-    from batch_gateway_local.sam_deploy import load_template
+    from batch_gateway_local.stack.sam.template import load_template
 
     parameters = load_template(TEMPLATE)["Parameters"]
     return {name: str(spec["Default"]) for name, spec in parameters.items() if "Default" in spec}

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from batch_gateway_local.local_gateway import PROJECT_ROOT, LocalGateway
+from batch_gateway_local.stack.local_gateway import PROJECT_ROOT, LocalGateway
 
 EVENTS = PROJECT_ROOT / "events"
 

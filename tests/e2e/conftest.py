@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from batch_gateway.models import JobSpec
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import read_jsonl, write_jsonl
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"

@@ -8,7 +8,7 @@ from pathlib import Path
 import boto3
 
 from batch_gateway.models import JobSpec
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
 
 RETENTION_DAYS = 7

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from batch_gateway.models import JobSpec, JobSummary
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import read_jsonl, write_jsonl
 
 ITEMS = 20  # two chunks of ten

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from batch_gateway.models import JobSpec
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import read_jsonl
 
 MAX_LINE = 2048

@@ -14,7 +14,7 @@ from ractogateway.batch._models import BatchResult as ReferenceBatchResult
 from batch_gateway.intake.spec import job_id_for
 from batch_gateway.models import JobSpec, JobSummary
 from batch_gateway_local.emulator import emulated_answer
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import read_jsonl, write_jsonl
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from batch_gateway.models import JobSpec
 from batch_gateway.triggers.job_events import DETAIL_TYPE, EVENT_SOURCE, JobStateChange, detail_of
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from batch_gateway.models import BatchResult, JobSpec
 from batch_gateway_local.emulator import MARKER_ERROR_400, MARKER_ERROR_500, emulated_answer
-from batch_gateway_local.local_gateway import LocalGateway
+from batch_gateway_local.stack.local_gateway import LocalGateway
 from tests.conftest import read_jsonl, write_jsonl
 
 SYSTEM = "You are a concise assistant."

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import boto3
 import pytest
 
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.stack_helpers import event
 
 

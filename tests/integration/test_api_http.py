@@ -28,8 +28,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from batch_gateway_local.api_server import ApiDefinition, LocalApiServer, api_server_for
-from batch_gateway_local.local_gateway import PROJECT_ROOT, TEMPLATE, LocalGateway, LocalOptions
+from batch_gateway_local.api_front.routes import ApiDefinition
+from batch_gateway_local.api_front.server import LocalApiServer, api_server_for
+from batch_gateway_local.stack.local_gateway import PROJECT_ROOT, TEMPLATE, LocalGateway, LocalOptions
 
 SIGNED = (
     "AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST/20261125/us-east-1/execute-api/aws4_request, "

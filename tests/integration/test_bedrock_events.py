@@ -17,7 +17,7 @@ import pytest
 
 from batch_gateway import storage
 from batch_gateway.models import BatchStatus, JobSpec
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
 from tests.stack_helpers import event, invoke, parked_chunk
 

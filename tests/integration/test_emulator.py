@@ -652,8 +652,8 @@ def test_scenario_selection(scenario_server: EmulatorServer, s_oai: openai.OpenA
     )
     assert per_batch.status == "failed"
 
-    from batch_gateway_local.cli import _parser
-    from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+    from batch_gateway_local.cli.commands import _parser
+    from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 
     assert LocalGateway(LocalOptions(scenario="expire")).emulator.scenario == "expire"
     assert LocalGateway().emulator.scenario == "ok"

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from batch_gateway.models import JobSpec
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
 from tests.stack_helpers import event, invoke
 

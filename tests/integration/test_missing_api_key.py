@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from batch_gateway.models import JobSpec
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
 
 

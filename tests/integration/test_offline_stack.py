@@ -21,13 +21,10 @@ import moto
 import pytest
 from moto.awslambda.models import LambdaFunction
 
-from batch_gateway_local.inprocess_lambda import EXPECTED_INVOKE_PARAMETERS, INVOKE_METHOD
-from batch_gateway_local.offline_stack import (
-    TESTED_MOTO_VERSION,
-    OfflineStack,
-    OfflineStackError,
-    check_moto_internals,
-)
+from batch_gateway_local.stack.errors import OfflineStackError
+from batch_gateway_local.stack.lambda_runtime.runtime import EXPECTED_INVOKE_PARAMETERS, INVOKE_METHOD
+from batch_gateway_local.stack.moto_checks import TESTED_MOTO_VERSION, check_moto_internals
+from batch_gateway_local.stack.offline_stack import OfflineStack
 
 TOY = Path(__file__).resolve().parents[1] / "fixtures" / "toy_stack"
 TEMPLATE = TOY / "template.yaml"

@@ -16,8 +16,8 @@ import pytest
 from batch_gateway.intake.spec import job_id_for
 from batch_gateway.storage.claims import ScheduledClaims
 from batch_gateway.triggers.scheduling import ScheduledRunReport, run_scheduled_submissions
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
-from batch_gateway_local.schedules import ScheduleTimer
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.schedules import ScheduleTimer
 from tests.stack_helpers import event, invoke
 
 SPEC = {"provider": "anthropic", "model": "claude-3-5-haiku-latest"}

@@ -21,7 +21,7 @@ from openai import OpenAI
 
 from batch_gateway import storage
 from batch_gateway.models import BatchStatus, JobSpec
-from batch_gateway_local.api_server import api_server_for
+from batch_gateway_local.api_front.server import api_server_for
 from batch_gateway_local.emulator.webhooks import (
     ProviderClock,
     SignedDelivery,
@@ -30,7 +30,7 @@ from batch_gateway_local.emulator.webhooks import (
     new_secret,
     sign_delivery,
 )
-from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
 from tests.stack_helpers import event, parked_chunk
 

@@ -11,7 +11,8 @@ import threading
 import time
 import urllib.request
 
-from batch_gateway_local.inprocess_lambda import InProcessLambdaRuntime, _set_environ
+from batch_gateway_local.stack.lambda_runtime.environ import set_environ
+from batch_gateway_local.stack.lambda_runtime.runtime import InProcessLambdaRuntime
 
 
 def test_environment_reads_survive_concurrent_swaps() -> None:
@@ -22,8 +23,8 @@ def test_environment_reads_survive_concurrent_swaps() -> None:
 
         def swap() -> None:
             while not stop.is_set():
-                _set_environ(swapped)
-                _set_environ(base)
+                set_environ(swapped)
+                set_environ(base)
 
         swapper = threading.Thread(target=swap)
         swapper.start()
@@ -39,6 +40,6 @@ def test_environment_reads_survive_concurrent_swaps() -> None:
         finally:
             stop.set()
             swapper.join()
-            _set_environ(base)
+            set_environ(base)
     assert errors == 0
     assert type(os.environ) is os._Environ

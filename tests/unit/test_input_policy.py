@@ -384,7 +384,7 @@ def test_a_line_larger_than_the_provider_accepts_is_a_line_error(
 
 
 def test_the_cli_takes_on_invalid() -> None:
-    from batch_gateway_local import cli
+    from batch_gateway_local.cli import commands as cli
 
     base = ["local", "run", "f.jsonl", "--provider", "openai", "--model", "m", "--out", "o"]
     assert cli._parser().parse_args(base).on_invalid == "reject"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from batch_gateway_local.local_gateway import TEMPLATE
-from batch_gateway_local.sam_deploy import load_template
+from batch_gateway_local.stack.local_gateway import TEMPLATE
+from batch_gateway_local.stack.sam.template import load_template
 
 RESOURCES: dict[str, Any] = load_template(TEMPLATE)["Resources"]
 FUNCTIONS = sorted(name for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function")

@@ -13,11 +13,7 @@ Failure scenarios (`ok`, `item-errors`, `expire`, `fail`, `fail-once`, `throttle
 
 from .answers import MARKER_ERROR_400, MARKER_ERROR_500, MARKER_TOOL, emulated_answer, estimate_tokens
 from .protocol import Reply, Request, error_reply
-from .scenarios import (
-    BUILTIN_SCENARIOS,
-    ENQUEUED_LIMIT_MESSAGE,
-    STALLED_POLLS,
-    THROTTLED_CALLS,
+from .scenario_base import (
     BatchRequest,
     CreateContext,
     ItemFault,
@@ -26,8 +22,14 @@ from .scenarios import (
     Scenario,
     ScenarioMemory,
     ValidationIssue,
-    register_scenario,
     request_key,
+)
+from .scenarios import (
+    BUILTIN_SCENARIOS,
+    ENQUEUED_LIMIT_MESSAGE,
+    STALLED_POLLS,
+    THROTTLED_CALLS,
+    register_scenario,
     scenario_names,
 )
 from .server import EmulatorServer

@@ -1,4 +1,11 @@
-"""Anthropic Message Batches API emulation."""
+"""The emulated Anthropic Message Batches API: create, retrieve, list, cancel, delete, results.
+
+A create call is checked as Anthropic checks it (body size, request count, ``custom_id`` pattern and
+uniqueness; the first malformed request fails the whole call); each request's ``params`` are checked
+(:func:`check_params`) and answered (:func:`message`) when the batch ends. A batch moves on when it
+is polled, as its scenario says; results stream as JSONL from ``results_url``, through the scenario,
+which may cut the stream short on purpose. ``bedrock_api`` reuses the per-request part.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ from .answers import (
 )
 from .common import choose_scenario, emission_order, guard, paginate, parse_limit
 from .protocol import ApiError, Reply, Request, anthropic_error, dumps, json_reply
-from .scenarios import BatchRequest, CreateContext, PollAction, PollContext
+from .scenario_base import BatchRequest, CreateContext, PollAction, PollContext
 from .state import AnthropicBatch, AnthropicItem, Store
 
 Handler = Callable[[Request, "re.Match[str]"], Reply]
@@ -175,33 +182,7 @@ class AnthropicApi:
                     f"requests, got {len(requests)}"
                 )
             )
-        items: list[AnthropicItem] = []
-        seen: dict[str, int] = {}
-        for index, entry in enumerate(requests):
-            if not isinstance(entry, dict):
-                raise ApiError(_bad(f"requests.{index}: Input should be a valid dictionary"))
-            for key in ("custom_id", "params"):
-                if key not in entry:
-                    raise ApiError(_bad(f"requests.{index}.{key}: Field required"))
-            custom_id, params = entry["custom_id"], entry["params"]
-            if not isinstance(custom_id, str) or not CUSTOM_ID_RE.fullmatch(custom_id):
-                raise ApiError(
-                    _bad(
-                        f"requests.{index}.custom_id: {custom_id!r} is invalid; custom_id must match "
-                        "^[a-zA-Z0-9_-]{1,64}$ (letters, digits, '_' and '-', 1 to 64 characters)"
-                    )
-                )
-            if custom_id in seen:
-                raise ApiError(
-                    _bad(
-                        f"requests.{index}.custom_id: duplicate custom_id {custom_id!r} "
-                        f"(already used by requests.{seen[custom_id]}); custom_id values must be unique"
-                    )
-                )
-            seen[custom_id] = index
-            if not isinstance(params, dict):
-                raise ApiError(_bad(f"requests.{index}.params: Input should be a valid dictionary"))
-            items.append(AnthropicItem(custom_id=custom_id, params=params))
+        items = _batch_items(requests)
         scenario = choose_scenario(self.store, request.header(SCENARIO_HEADER), _bad)
         first_model = items[0].params.get("model")
         context = CreateContext(
@@ -384,3 +365,35 @@ class AnthropicApi:
             "cancel_initiated_at": _iso(batch.cancel_initiated_at),
             "results_url": f"{self.store.base_url}/v1/messages/batches/{batch.id}/results" if ended else None,
         }
+
+
+def _batch_items(requests: list[Any]) -> list[AnthropicItem]:
+    """The batch's requests as items; the first malformed one fails the call, as Anthropic does."""
+    items: list[AnthropicItem] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(requests):
+        if not isinstance(entry, dict):
+            raise ApiError(_bad(f"requests.{index}: Input should be a valid dictionary"))
+        for key in ("custom_id", "params"):
+            if key not in entry:
+                raise ApiError(_bad(f"requests.{index}.{key}: Field required"))
+        custom_id, params = entry["custom_id"], entry["params"]
+        if not isinstance(custom_id, str) or not CUSTOM_ID_RE.fullmatch(custom_id):
+            raise ApiError(
+                _bad(
+                    f"requests.{index}.custom_id: {custom_id!r} is invalid; custom_id must match "
+                    "^[a-zA-Z0-9_-]{1,64}$ (letters, digits, '_' and '-', 1 to 64 characters)"
+                )
+            )
+        if custom_id in seen:
+            raise ApiError(
+                _bad(
+                    f"requests.{index}.custom_id: duplicate custom_id {custom_id!r} "
+                    f"(already used by requests.{seen[custom_id]}); custom_id values must be unique"
+                )
+            )
+        seen[custom_id] = index
+        if not isinstance(params, dict):
+            raise ApiError(_bad(f"requests.{index}.params: Input should be a valid dictionary"))
+        items.append(AnthropicItem(custom_id=custom_id, params=params))
+    return items

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .openai_api import OpenAIApi
+from .openai.api import OpenAIApi
 from .protocol import Reply, Request, json_reply
 from .state import Store
 

@@ -33,7 +33,7 @@ import boto3
 from .anthropic_api import check_params, message
 from .common import choose_scenario, emission_order, guard
 from .protocol import ApiError, Reply, Request, bedrock_error, dumps, json_reply
-from .scenarios import BatchRequest, CreateContext, ItemFault, PollAction, PollContext, Scenario
+from .scenario_base import BatchRequest, CreateContext, ItemFault, PollAction, PollContext, Scenario
 from .state import Store
 
 log = logging.getLogger(__name__)

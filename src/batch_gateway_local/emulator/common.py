@@ -1,4 +1,10 @@
-"""Helpers shared by both provider emulators."""
+"""Helpers every provider emulation shares: result order, pagination, limits, scenario choice.
+
+:func:`emission_order` gives a batch's results in a deterministic order that is never input order
+(providers do not keep it either); :func:`paginate` and :func:`parse_limit` are the list endpoints'
+cursor and ``limit``; :func:`choose_scenario` picks the per-batch scenario a create call names (or
+the server's); :func:`guard` lets a batch's scenario answer one of its calls with a fault (a 429).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from .protocol import ApiError, Reply, Request
-from .scenarios import Scenario, scenario_names
+from .scenario_base import Scenario
+from .scenarios import scenario_names
 from .state import Store
 
 T = TypeVar("T")

@@ -1,4 +1,10 @@
-"""A minimal multipart/form-data parser (linear in the body size; one copy per part)."""
+"""A minimal multipart/form-data parser for the emulated Files upload (linear in the body size).
+
+Kept here because the stdlib has none since ``cgi`` was removed (Python 3.13) and a dependency for one
+form with two fields is not worth it: :func:`boundary_of` reads the boundary from the Content-Type,
+:func:`parse_multipart` splits the body into :class:`Part` objects (one copy per part), using
+``email`` only for each part's headers.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""Transport-neutral request/reply types and the providers' error bodies."""
+"""Transport-neutral request and reply types, and each provider's error bodies.
+
+The provider emulations see a :class:`Request` (method, path, query, headers, body, provider) and
+return a :class:`Reply` (status, headers, body, optionally the chunks to stream it in), so they never
+touch HTTP; ``server`` does. :func:`openai_error`, :func:`anthropic_error` and :func:`bedrock_error`
+give each API's error shape; raising :class:`ApiError` answers with one from anywhere in a handler.
+"""
 
 from __future__ import annotations
 

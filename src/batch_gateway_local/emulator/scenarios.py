@@ -1,232 +1,31 @@
-"""Failure scenarios: the extension point and the built-in named scenarios.
+"""The built-in failure scenarios of the emulator, and the registry of scenario names.
 
-A `Scenario` is consulted at fixed points of the emulator's life cycle. The base class is the
-normal, fault-free behaviour; a fault scenario subclasses it, overrides one or more hooks and is
-registered under a name with `register_scenario`. It is then chosen
-
-* per server: `EmulatorServer(scenario="name")`, or at runtime `emulator.scenario = "name"`
-  (applies to every call and every batch created from then on; selecting a scenario, even the
-  one already selected, starts it afresh: its memory and counters are cleared), or
-* per batch: OpenAI batch metadata `{"emulator_scenario": "name"}`, or an
-  `x-emulator-scenario: name` header on the create call (both providers). Such a batch's scenario
-  governs its own calls (retrieve, cancel, results, downloads of its output files); uploads and
-  creates are governed by the server's scenario.
-
-Each batch gets its own scenario instance (factories are called per batch), so a scenario may keep
-per-batch state such as "how many retrieves were stalled". What must outlive one batch (requests
-already seen, calls already throttled) lives in `Scenario.memory`, shared by all instances of the
-same scenario name on one server.
-
-Built-in scenarios (same behaviour for both providers unless noted):
-
-* `ok` (alias `default`): everything succeeds.
-* `item-errors`: the first time the server sees a request (key: hash of custom_id + body/params),
-  its position i in that batch (0-based, input order) decides its fate for good:
-  i % 10 == 3 fails permanently (OpenAI: status_code 400 `invalid_request_error`; Anthropic:
-  errored `invalid_request_error`) every time it is sent; i % 10 == 7 fails once with a retryable
-  error (OpenAI: status_code 500 `server_error`; Anthropic: errored `api_error` when i % 20 == 7,
-  `overloaded_error` when i % 20 == 17) and succeeds whenever it is sent again; all others succeed.
-  So resubmitting the retryable items succeeds and never introduces new failures.
-* `expire`: a batch none of whose requests was seen before expires on its 2nd retrieve with the
-  first half of its requests (n // 2, input order) finished. OpenAI: status `expired`, those in the
-  output file, the rest in the error file with code `batch_expired`; Anthropic: `ended`, the rest
-  `{"type": "expired"}` with matching `request_counts`. A batch with any request seen before (a
-  resubmission of the expired items) runs normally.
-* `fail`: every batch is rejected for the enqueued-token limit. OpenAI: created as `validating`,
-  `failed` on the first retrieve with `errors.data` = [{code `token_limit_exceeded`, message
-  `ENQUEUED_LIMIT_MESSAGE`}]. Anthropic has no failed state, so the create call answers HTTP 400
-  `invalid_request_error` with the same message and no batch is created.
-* `fail-once`: like `fail` for a batch none of whose requests was seen before; a resubmission of
-  the same requests runs normally.
-* `throttle`: the first 3 calls of each kind per provider (upload, create, retrieve,
-  download/results) answer HTTP 429 with the provider's rate-limit error and headers
-  `retry-after-ms: 10`, `retry-after: 0`; later calls succeed. An SDK with max_retries >= 3 (the
-  gateway uses 5) retries transparently, so whole jobs still succeed.
-* `flaky-download`: the first download of each output/error file or results stream sends the full
-  Content-Length but closes the connection after len // 2 bytes (usually mid-line); the next
-  download of the same content is complete.
-* `slow`: each batch stays in progress for 6 retrieves (OpenAI: the first moves it from
-  `validating` to `in_progress` with nothing finished), then advances normally.
+``ok`` (alias ``default``: everything succeeds), ``item-errors``, ``expire``, ``fail``, ``fail-once``,
+``throttle``, ``flaky-download`` and ``slow``; each class below says exactly what its scenario does,
+the same for every provider unless noted. They are written so that the gateway's own remedies work:
+resubmitting what failed once succeeds, and SDK retries absorb throttling. How a scenario is chosen
+(per server, per batch) and the hooks a new one overrides: ``scenario_base``;
+:func:`register_scenario` makes a new one selectable by name.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator
 
 from .protocol import Provider, Reply, Request, anthropic_error, error_reply, openai_error
-
-
-class PollAction(Enum):
-    ADVANCE = "advance"
-    """Normal progression (one step per retrieve)."""
-    HOLD = "hold"
-    """Do not advance on this retrieve (the status does not change at all)."""
-    STALL = "stall"
-    """Stay in progress without finishing anything on this retrieve (an OpenAI batch that is still
-    validating passes validation and becomes `in_progress`); cancellation still proceeds."""
-    EXPIRE = "expire"
-    """End the batch now as expired: requests finished so far keep their results, the rest expire."""
-    FAIL = "fail"
-    """OpenAI only, while validating: fail validation with `Scenario.validation_errors`."""
-
-
-@dataclass(frozen=True)
-class PollContext:
-    provider: Provider
-    batch_id: str
-    status: str
-    """Provider status before this retrieve (OpenAI `status` / Anthropic `processing_status`)."""
-    poll: int
-    """1-based count of retrieves of this batch, including this one."""
-    total: int
-    """Number of requests in the batch."""
-
-
-@dataclass(frozen=True)
-class ValidationIssue:
-    code: str
-    message: str
-    line: int | None = None
-    param: str | None = None
-
-
-def request_key(custom_id: str, body: Mapping[str, Any]) -> str:
-    """Content key of one batch request: a hash of its custom_id and body (OpenAI) / params (Anthropic)."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(f"{custom_id}\x00{canonical}".encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class BatchRequest:
-    """One request of a batch being created."""
-
-    index: int
-    """0-based position in the batch (input order)."""
-    custom_id: str
-    body: Mapping[str, Any]
-    """OpenAI: the line's `body`; Anthropic: the request's `params`."""
-
-    @property
-    def key(self) -> str:
-        return request_key(self.custom_id, self.body)
-
-
-@dataclass(frozen=True)
-class CreateContext:
-    provider: Provider
-    model: str | None
-    """OpenAI: the batch's model; Anthropic: the first request's model."""
-    requests: Sequence[BatchRequest]
-
-
-@dataclass(frozen=True)
-class ItemFault:
-    """A per-request failure injected by `Scenario.item_fault`."""
-
-    status: int
-    """OpenAI: the request's `status_code` (Anthropic results carry no status)."""
-    error_type: str
-    """`error.type` (OpenAI `server_error`, Anthropic `overloaded_error`, ...)."""
-    message: str
-    code: str | None = None
-    """OpenAI `error.code`."""
-
-
-class ScenarioMemory:
-    """What a scenario remembers across batches on one server (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: dict[str, Any] = {}
-        self._counts: dict[str, int] = {}
-
-    def remember_first(self, key: str, value: Any) -> tuple[Any, bool]:
-        """(the value stored under key, True when it was stored just now): `value` is stored only
-        when nothing was stored under key before."""
-        with self._lock:
-            if key in self._values:
-                return self._values[key], False
-            self._values[key] = value
-            return value, True
-
-    def first_sight(self, keys: Iterable[str]) -> bool:
-        """True when none of `keys` was seen before; marks them all seen."""
-        keys = list(keys)
-        with self._lock:
-            fresh = not any(key in self._values for key in keys)
-            for key in keys:
-                self._values.setdefault(key, True)
-        return fresh
-
-    def count(self, key: str) -> int:
-        """Increment the counter `key` and return its new value (1 on the first call)."""
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
-            return self._counts[key]
-
-
-class Scenario:
-    """Normal behaviour. Override hooks to inject faults."""
-
-    name: ClassVar[str] = "default"
-    _memory: ScenarioMemory | None = None
-
-    @property
-    def memory(self) -> ScenarioMemory:
-        """State shared by all instances of this scenario on one server (see `bind`)."""
-        if self._memory is None:
-            self._memory = ScenarioMemory()
-        return self._memory
-
-    def bind(self, memory: ScenarioMemory) -> Scenario:
-        self._memory = memory
-        return self
-
-    def before_request(self, request: Request, batch_id: str | None) -> Reply | None:
-        """Called for every HTTP request (batch_id set for batch-scoped routes).
-
-        Return a Reply (e.g. `error_reply(request.provider, 429, ...)`) to answer instead of the
-        normal handler; sleep here to emulate a slow API. Return None to continue normally.
-        """
-        return None
-
-    def on_create(self, context: CreateContext) -> Reply | None:
-        """Called once when a batch is created, after its requests were read and before it exists
-        (and before `polls_to_complete`). Return a Reply to reject the create call."""
-        return None
-
-    def item_fault(self, context: CreateContext, request: BatchRequest) -> ItemFault | None:
-        """Called at creation for each request of a batch that will run; a fault makes a request
-        that would otherwise succeed fail with that error."""
-        return None
-
-    def polls_to_complete(self, default: int) -> int:
-        """Retrieves needed for a batch to complete."""
-        return default
-
-    def on_poll(self, context: PollContext) -> PollAction:
-        """Decide what a retrieve does to the batch's state."""
-        return PollAction.ADVANCE
-
-    def validation_errors(self) -> list[ValidationIssue]:
-        """Errors reported when `on_poll` returns FAIL (OpenAI validation failure)."""
-        return [ValidationIssue(code="emulated_failure", message="Batch failed validation (emulated).")]
-
-    def download_chunks(self, data: memoryview, chunk_size: int) -> Iterator[memoryview]:
-        """Chunks of a file / results download. Stopping early breaks the stream: the server
-        announced the full Content-Length and closes the connection after the last chunk yielded."""
-        for start in range(0, len(data), chunk_size):
-            yield data[start : start + chunk_size]
-
-
-# ---------------------------------------------------------------- built-in scenarios
+from .scenario_base import (
+    BatchRequest,
+    CreateContext,
+    ItemFault,
+    PollAction,
+    PollContext,
+    Scenario,
+    ScenarioMemory,
+    ValidationIssue,
+)
 
 ENQUEUED_LIMIT_MESSAGE = (
     "Enqueued token limit reached for {model} in organization org-emulator. "
@@ -293,7 +92,16 @@ def rate_limit_reply(provider: Provider) -> Reply:
 
 
 class ItemErrors(Scenario):
-    """`item-errors`: position 3 (mod 10) fails for good, position 7 (mod 10) fails once."""
+    """`item-errors`: position 3 (mod 10) fails for good, position 7 (mod 10) fails once.
+
+    The first time the server sees a request (key: hash of custom_id + body/params), its position i
+    in that batch (0-based, input order) decides its fate for good: i % 10 == 3 fails permanently
+    (OpenAI: status_code 400 `invalid_request_error`; Anthropic: errored `invalid_request_error`)
+    every time it is sent; i % 10 == 7 fails once with a retryable error (OpenAI: status_code 500
+    `server_error`; Anthropic: errored `api_error` when i % 20 == 7, `overloaded_error` when
+    i % 20 == 17) and succeeds whenever it is sent again; all others succeed. So resubmitting the
+    retryable items succeeds and never introduces new failures.
+    """
 
     name = "item-errors"
 
@@ -321,7 +129,13 @@ class ItemErrors(Scenario):
 
 
 class Expire(Scenario):
-    """`expire`: a batch of unseen requests expires on its 2nd retrieve, half done."""
+    """`expire`: a batch of unseen requests expires on its 2nd retrieve, half done.
+
+    The first half of its requests (n // 2, input order) are finished. OpenAI: status `expired`,
+    those in the output file, the rest in the error file with code `batch_expired`; Anthropic:
+    `ended`, the rest `{"type": "expired"}` with matching `request_counts`. A batch with any request
+    seen before (a resubmission of the expired items) runs normally.
+    """
 
     name = "expire"
 
@@ -340,7 +154,13 @@ class Expire(Scenario):
 
 
 class Fail(Scenario):
-    """`fail`: every batch hits the enqueued-token limit (Anthropic: the create call is rejected)."""
+    """`fail`: every batch hits the enqueued-token limit (Anthropic: the create call is rejected).
+
+    OpenAI: created as `validating`, `failed` on the first retrieve with `errors.data` = [{code
+    `token_limit_exceeded`, message `ENQUEUED_LIMIT_MESSAGE`}]. Anthropic has no failed state, so
+    the create call answers HTTP 400 `invalid_request_error` with the same message and no batch is
+    created.
+    """
 
     name = "fail"
 
@@ -381,7 +201,12 @@ class FailOnce(Fail):
 
 
 class Throttle(Scenario):
-    """`throttle`: the first 3 uploads, creates, retrieves and downloads per provider get 429."""
+    """`throttle`: the first 3 uploads, creates, retrieves and downloads per provider get 429.
+
+    The provider's rate-limit error with headers `retry-after-ms: 10`, `retry-after: 0`; later calls
+    succeed. An SDK with max_retries >= 3 (the gateway uses 5) retries transparently, so whole jobs
+    still succeed.
+    """
 
     name = "throttle"
 
@@ -393,7 +218,12 @@ class Throttle(Scenario):
 
 
 class FlakyDownload(Scenario):
-    """`flaky-download`: the first download of each content breaks after half its bytes."""
+    """`flaky-download`: the first download of each content breaks after half its bytes.
+
+    The first download of each output/error file or results stream sends the full Content-Length but
+    closes the connection after len // 2 bytes (usually mid-line); the next download of the same
+    content is complete.
+    """
 
     name = "flaky-download"
 
@@ -404,7 +234,11 @@ class FlakyDownload(Scenario):
 
 
 class Slow(Scenario):
-    """`slow`: in progress for 6 retrieves, then normal."""
+    """`slow`: in progress for 6 retrieves, then normal.
+
+    OpenAI: the first retrieve moves the batch from `validating` to `in_progress` with nothing
+    finished.
+    """
 
     name = "slow"
 

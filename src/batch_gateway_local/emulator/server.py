@@ -1,4 +1,11 @@
-"""HTTP front of the emulator: routing, auth, body reading and streaming replies."""
+"""The emulator's HTTP server: routing to each provider's emulation, auth, bodies, streamed replies.
+
+Its own ``http.server`` and not a web framework, because it must misbehave on purpose: a scenario
+can send the full Content-Length and then close the connection half way (``flaky-download``), which
+frameworks do not let a handler do. Requests are routed by path to the OpenAI, Azure OpenAI,
+Anthropic and Bedrock emulations; each checks its provider's auth header; a reply's chunks are
+written as they come, so large result files stream.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .anthropic_api import AnthropicApi
 from .azure_api import AzureOpenAIApi, azure_authorized, azure_unauthorized, check_api_version, is_azure_path
 from .bedrock_api import BedrockApi
-from .openai_api import OpenAIApi
+from .openai.api import OpenAIApi
 from .protocol import (
     ApiError,
     Provider,
@@ -26,7 +33,8 @@ from .protocol import (
     openai_error,
     request_id,
 )
-from .scenarios import Scenario, check_scenario_name
+from .scenario_base import Scenario
+from .scenarios import check_scenario_name
 from .state import Config, Limits, Store
 
 log = logging.getLogger(__name__)

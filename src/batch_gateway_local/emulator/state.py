@@ -1,4 +1,10 @@
-"""Thread-safe in-memory state of the emulator."""
+"""The emulator's in-memory state, shared by every request thread under one lock.
+
+:class:`Limits` and :class:`Config` are the knobs (provider caps, polls to complete a batch, download
+chunk size); :class:`Store` holds the files and the batches of each provider, the per-scenario
+memory, the counters tests read (``batches_created``, ``files_uploaded``) and the clock. Each batch
+has its own lock for its state machine; the store's lock guards the mappings.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .scenarios import Scenario, ScenarioMemory, make_scenario
+from .scenario_base import Scenario, ScenarioMemory
+from .scenarios import make_scenario
 
 MB = 1024 * 1024
 

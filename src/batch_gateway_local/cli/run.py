@@ -1,4 +1,10 @@
-"""``batch-gateway``: run jobs on the offline stack; serve and call the HTTP API (local or deployed)."""
+"""``batch-gateway local run``: one JSONL file end to end on the offline stack, results to a folder.
+
+Starts the whole gateway on this machine (moto + the provider emulator, ``stack.local_gateway``),
+uploads the file as a job, follows it on one progress line, exports results.jsonl, summary.json and
+the rest to ``--out`` and prints a summary. The stack is imported only when the command runs, so
+``batch-gateway --help`` does not wait for moto.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,10 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TextIO, get_args
+from typing import Any, TextIO, get_args
 
 from batch_gateway.models import JobSpec, JobSummary, Provider
-from batch_gateway_local.cli_api import CLIENT_COMMANDS, add_client_commands, add_local_up
+from batch_gateway_local.cli.progress import ProgressLine
 from batch_gateway_local.emulator.scenarios import scenario_names  # stdlib-only: keeps --help fast
 
 
@@ -24,14 +30,7 @@ def job_finished(job: JobSummary) -> bool:
     return job.chunk_count > 0 and job.results_uri is not None
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="batch-gateway", description="LLM batch jobs through provider batch APIs."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    local = commands.add_parser(
-        "local", help="the offline stack: moto + the provider emulator"
-    ).add_subparsers(dest="local_command", required=True)
+def add_local_run(local: Any) -> None:
     run = local.add_parser("run", help="run one JSONL file end to end on the offline stack")
     run.add_argument("file", type=Path, help="JSONL file of BatchItems")
     run.add_argument("--provider", required=True, choices=get_args(Provider))
@@ -62,31 +61,6 @@ def _parser() -> argparse.ArgumentParser:
         help=f"provider emulator scenario, one of: {', '.join(scenarios)} (default: ok; "
         "see batch_gateway_local/emulator/scenarios.py)",
     )
-    add_local_up(local)
-    add_client_commands(commands)
-    return parser
-
-
-class _ProgressLine:
-    """One status line, rewritten in place on a terminal and printed on change otherwise."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream, self._last = stream, ""
-        self._tty = stream.isatty()
-
-    def show(self, text: str) -> None:
-        if text == self._last:
-            return
-        self._last = text
-        if self._tty:
-            self._stream.write("\r\033[K" + text)
-        else:
-            self._stream.write(text + "\n")
-        self._stream.flush()
-
-    def done(self) -> None:
-        if self._tty and self._last:
-            self._stream.write("\n")
 
 
 def _sample_answers(results: Path, count: int = 2) -> list[str]:
@@ -131,7 +105,7 @@ def _print_summary(job: JobSummary, files: dict[str, Path], seconds: float, out:
         out.write(f"  answer  {sample}\n")
 
 
-def _local_run(args: argparse.Namespace) -> int:
+def local_run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         sys.stderr.write(f"error: {args.file} is not a file\n")
         return 2
@@ -141,10 +115,10 @@ def _local_run(args: argparse.Namespace) -> int:
         system_prompt=args.system_prompt,
         on_invalid=args.on_invalid,
     )
-    progress_line = _ProgressLine(sys.stderr)
+    progress_line = ProgressLine(sys.stderr)
     progress_line.show("starting the offline stack (moto + provider emulator)...")
     # Imported here: moto and the stack take a moment, and `--help` should not wait for them.
-    from batch_gateway_local.local_gateway import LocalGateway, LocalOptions
+    from batch_gateway_local.stack.local_gateway import JobProgress, LocalGateway, LocalOptions
 
     started = time.monotonic()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -159,8 +133,6 @@ def _local_run(args: argparse.Namespace) -> int:
         job_id = gateway.submit_file(args.file, spec)
 
         def show(progress: object) -> None:
-            from batch_gateway_local.local_gateway import JobProgress
-
             assert isinstance(progress, JobProgress)
             total = progress.job.request_count if progress.job else 0
             progress_line.show(
@@ -177,22 +149,3 @@ def _local_run(args: argparse.Namespace) -> int:
         return 0
     sys.stderr.write(f"job {job_id} {job.status.value}: {job.reason or 'see summary.json'}\n")
     return 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "local" and args.local_command == "run":
-        return _local_run(args)
-    if args.command == "local" and args.local_command == "up":
-        from batch_gateway_local.cli_api import local_up
-
-        return local_up(args)
-    if args.command in CLIENT_COMMANDS:
-        from batch_gateway_local.cli_api import run_client_command
-
-        return run_client_command(args)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,12 +12,19 @@ import json
 import threading
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import boto3
 
-if TYPE_CHECKING:
-    from batch_gateway_local.local_gateway import LocalGateway
+from batch_gateway_local.stack.offline_stack import OfflineStack
+
+
+class RunsAStack(Protocol):
+    """What the schedules need of a gateway: its running stack (a LocalGateway has one)."""
+
+    @property
+    def stack(self) -> OfflineStack | None: ...
+
 
 # The template's functions with a Schedule event, in the order a tick runs them: files are submitted
 # before the reconciler looks at jobs.
@@ -39,7 +46,7 @@ def scheduled_event(rule_arn: str, account: str, region: str) -> dict[str, Any]:
     }
 
 
-def invoke_scheduled(gateway: LocalGateway, logical_id: str) -> dict[str, Any]:
+def invoke_scheduled(gateway: RunsAStack, logical_id: str) -> dict[str, Any]:
     """Fire ``logical_id``'s schedule once; returns the function's answer (raises on a function error)."""
     stack = gateway.stack
     assert stack is not None, "use LocalGateway as a context manager"
@@ -58,7 +65,7 @@ def invoke_scheduled(gateway: LocalGateway, logical_id: str) -> dict[str, Any]:
 class ScheduleTimer:
     """Fires the stack's schedules every ``interval`` seconds until stopped; one line per run to ``out``."""
 
-    def __init__(self, gateway: LocalGateway, interval: float, out: TextIO) -> None:
+    def __init__(self, gateway: RunsAStack, interval: float, out: TextIO) -> None:
         self._gateway, self._interval, self._out = gateway, interval, out
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="schedule-timer", daemon=True)

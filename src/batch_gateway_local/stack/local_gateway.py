@@ -1,7 +1,12 @@
 """The whole gateway on this machine: the real template and state machine on moto, the emulator as providers.
 
-Used by ``batch-gateway local run``, the e2e tests and the benchmarks, so all three exercise exactly
-what AWS would run: template.yaml, statemachine/batch_job.asl.json and functions/*/app.py.
+Used by ``batch-gateway local run``, ``local up``, the e2e tests and the benchmarks, so all of them
+exercise exactly what AWS would run: template.yaml, statemachine/batch_job.asl.json and
+functions/*/app.py. :class:`LocalGateway` starts the provider emulator, deploys the template as an
+:class:`~batch_gateway_local.stack.offline_stack.OfflineStack` with parameters that point every
+provider at the emulator and keep waits short (:class:`LocalOptions`), and stores the emulator's API
+keys in the stack's provider secret. Then it submits files as an upload would, follows a job
+(:class:`JobProgress`), fires the schedules, and exports a job's results and summary to a folder.
 """
 
 from __future__ import annotations
@@ -30,10 +35,10 @@ from batch_gateway.models import JobSpec, JobSummary
 from batch_gateway.settings import Settings
 from batch_gateway.workflow.cancel import cancel_job
 from batch_gateway_local.emulator import EmulatorServer
-from batch_gateway_local.offline_stack import OfflineStack
-from batch_gateway_local.schedules import invoke_scheduled
+from batch_gateway_local.stack.offline_stack import OfflineStack
+from batch_gateway_local.stack.schedules import invoke_scheduled
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 
 

@@ -1,25 +1,13 @@
-"""A local stand-in for API Gateway in front of the offline stack's ApiFunction.
+"""A local stand-in for API Gateway in front of the offline stack's API function (``local up``).
 
-``batch-gateway local up`` serves the HTTP API on 127.0.0.1 with it. For each request the front does
-what the REST API stage does on AWS, as far as a caller can tell:
-
-* routing: the paths and methods of the ``AWS::Serverless::Api`` definition in template.yaml (the
-  same one AWS deploys), under the stage prefix (``/v1``); anything else is refused 403
-  ``Missing Authentication Token``, as API Gateway does;
-* auth: ``IAM`` mode requires an ``Authorization: AWS4-HMAC-SHA256 Credential=...`` header - **any
-  signature is accepted locally** (there are no real credentials here); ``API_KEY`` mode requires
-  ``x-api-key`` equal to the local key. Missing or wrong: 403, in the template's gateway-response shape;
-* throttling (optional): a token bucket (rate, burst), 429 ``throttled`` beyond it;
-* bodies over 10 MB: 413, as API Gateway;
-* then a REST API (payload v1) Lambda proxy event - path still percent-encoded, query parameters
-  decoded, ``requestContext`` with the stage, request id and caller identity - goes to the deployed
-  ApiFunction through ``lambda.invoke``, so the real handler runs in-process on the offline stack;
-  its ``{statusCode, headers, multiValueHeaders, body, isBase64Encoded}`` becomes the HTTP answer (a
-  function error: 502, as API Gateway).
-
-One local-only addition: presigned S3 URLs in answers (``https://<bucket>.s3.amazonaws.com/...``)
-are rewritten to ``http://127.0.0.1:<port>/_local/s3/<bucket>/<key>``, which serves the object from
-the offline stack's S3 - there is no S3 endpoint on this machine to send a client to.
+For each request it does what the REST API stage does on AWS, as far as a caller can tell: routes
+as template.yaml's API definition says (``routes``), checks auth (``IAM``: a SigV4 ``Authorization``
+header, **any signature accepted locally**; ``API_KEY``: ``x-api-key``), throttles (optional token
+bucket), refuses bodies over 10 MB, then sends a REST API (payload v1) Lambda proxy event to the
+deployed function through ``lambda.invoke`` and turns its answer into the HTTP response. One
+local-only addition: presigned S3 URLs in answers point at ``/_local/s3/<bucket>/<key>`` here.
+Plain ``http.server``: the answers must be API Gateway's to the byte (refusals, headers), which a web
+framework would only get in the way of. Details: docs/offline-stack.md.
 """
 
 from __future__ import annotations
@@ -32,16 +20,14 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
 
-from batch_gateway_local.local_gateway import TEMPLATE, LocalGateway
-from batch_gateway_local.sam_deploy import load_template
+from batch_gateway_local.api_front.routes import ApiDefinition, Route
+from batch_gateway_local.stack.local_gateway import TEMPLATE, LocalGateway
 
 API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
 LOCAL_ACCOUNT_ID = "123456789012"
@@ -51,20 +37,6 @@ _S3_URL = re.compile(
     r"|s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com/(?P<path>[a-z0-9][a-z0-9.-]*)/)"
 )
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
-
-# What API Gateway says for each refusal ($context.error.messageString).
-GATEWAY_MESSAGES = {
-    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
-    "INCOMPLETE_SIGNATURE": (
-        403,
-        "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.",
-    ),
-    "INVALID_API_KEY": (403, "Forbidden"),
-    "THROTTLED": (429, "Too Many Requests"),
-    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
-    "DEFAULT_5XX": (502, "Internal server error"),
-}
-
 
 IDENTITY_FIELDS = (
     "accessKey",
@@ -80,99 +52,6 @@ IDENTITY_FIELDS = (
     "user",
     "userArn",
 )
-
-
-@dataclass(frozen=True)
-class Route:
-    resource: str  # e.g. /batches/{job_id}
-    methods: frozenset[str]
-    pattern: re.Pattern[str]
-    # Methods whose security is [] (e.g. POST /webhooks/openai: the webhook signature is the auth).
-    open_methods: frozenset[str] = frozenset()
-    # Method -> logical id of the function its integration URI names (${WebhookFunction.Arn}).
-    functions: tuple[tuple[str, str], ...] = ()
-
-    def function_for(self, method: str) -> str | None:
-        return dict(self.functions).get(method)
-
-
-_INTEGRATION_FUNCTION = re.compile(r"\$\{([A-Za-z0-9]+)\.Arn\}")
-
-
-def _integration_function(operation: Mapping[str, Any]) -> str | None:
-    uri = (operation.get("x-amazon-apigateway-integration") or {}).get("uri")
-    text = json.dumps(uri)  # a !Sub string or [string, variables]
-    found = _INTEGRATION_FUNCTION.search(text)
-    return found.group(1) if found else None
-
-
-@dataclass(frozen=True)
-class ApiDefinition:
-    """What the front needs from the template's API: stage, routes, gateway responses."""
-
-    stage: str
-    routes: tuple[Route, ...]
-    gateway_responses: Mapping[str, Mapping[str, Any]]
-
-    @classmethod
-    def from_template(cls, template_path: Path, logical_id: str | None = None) -> ApiDefinition:
-        template = load_template(template_path)
-        apis = {
-            name: resource
-            for name, resource in template["Resources"].items()
-            if resource.get("Type") == "AWS::Serverless::Api"
-        }
-        if not apis:
-            raise ValueError(f"{template_path} defines no AWS::Serverless::Api")
-        api = apis[logical_id] if logical_id else next(iter(apis.values()))
-        properties = api["Properties"]
-        body = properties["DefinitionBody"]
-        routes = []
-        for resource, operations in body.get("paths", {}).items():
-            regex = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
-            open_methods = frozenset(m.upper() for m, op in operations.items() if op.get("security") == [])
-            functions = tuple(
-                (m.upper(), name) for m, op in operations.items() if (name := _integration_function(op))
-            )
-            routes.append(
-                Route(
-                    resource,
-                    frozenset(m.upper() for m in operations),
-                    re.compile(f"^{regex}$"),
-                    open_methods,
-                    functions,
-                )
-            )
-        return cls(
-            stage=str(properties["StageName"]),
-            routes=tuple(routes),
-            gateway_responses=body.get("x-amazon-apigateway-gateway-responses", {}),
-        )
-
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        for route in self.routes:
-            found = route.pattern.match(path)
-            if found and method in route.methods:
-                return route, found.groupdict()
-        return None
-
-    def gateway_response(self, kind: str, message: str | None = None) -> tuple[int, dict[str, str], bytes]:
-        """Status, headers and body API Gateway answers for a refusal of this kind."""
-        status, default_message = GATEWAY_MESSAGES.get(kind, (500, "Internal server error"))
-        spec = self.gateway_responses.get(kind) or self.gateway_responses.get(
-            "DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX", {}
-        )
-        status = int(spec.get("statusCode", status))
-        template = (spec.get("responseTemplates") or {}).get("application/json")
-        text = json.dumps(message or default_message)
-        body = (
-            template.replace("$context.error.messageString", text) if template else '{"message":' + text + "}"
-        )
-        headers = {"Content-Type": "application/json"}
-        for name, value in (spec.get("responseParameters") or {}).items():
-            if name.startswith("gatewayresponse.header."):
-                headers[name.removeprefix("gatewayresponse.header.")] = str(value).strip("'")
-        return status, headers, body.encode()
 
 
 class TokenBucket:
@@ -418,66 +297,70 @@ class LocalApiServer:
         return status, list(headers.items()), body
 
 
+class _FrontHandler(BaseHTTPRequestHandler):
+    """One HTTP exchange: read the request, let ``front.handle`` answer it, write the answer."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "batch-gateway-local"
+    front: LocalApiServer  # set on the subclass each server makes (see _handler_class)
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        try:
+            status, headers, payload = self.front.handle(
+                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+            )
+        except Exception as exc:  # the front itself failed: answer like API Gateway, keep serving
+            status, headers_map, payload = self.front.definition.gateway_response("DEFAULT_5XX", str(exc))
+            headers = list(headers_map.items())
+        self.send_response(status)
+        sent = {name.lower() for name, _ in headers}
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        if "content-type" not in sent:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(0 if self.command == "HEAD" else len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, PROPFIND...): API Gateway answers it like an unknown route.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.front.access_log is not None:
+            self.front.access_log.write(f"{self.address_string()} - {format % args}\n")
+            self.front.access_log.flush()
+
+
 def _handler_class(server: LocalApiServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "batch-gateway-local"
-
-        def _dispatch(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            try:
-                status, headers, payload = server.handle(
-                    self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-                )
-            except Exception as exc:  # the front itself failed: answer like API Gateway, keep serving
-                status, headers_map, payload = server.definition.gateway_response("DEFAULT_5XX", str(exc))
-                headers = list(headers_map.items())
-            self.send_response(status)
-            sent = {name.lower() for name, _ in headers}
-            for name, value in headers:
-                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                    self.send_header(name, value)
-            if "content-type" not in sent:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(0 if self.command == "HEAD" else len(payload)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
-
-        def do_GET(self) -> None:
-            self._dispatch()
-
-        def do_POST(self) -> None:
-            self._dispatch()
-
-        def do_PUT(self) -> None:
-            self._dispatch()
-
-        def do_DELETE(self) -> None:
-            self._dispatch()
-
-        def do_PATCH(self) -> None:
-            self._dispatch()
-
-        def do_HEAD(self) -> None:
-            self._dispatch()
-
-        def do_OPTIONS(self) -> None:
-            self._dispatch()
-
-        def __getattr__(self, name: str) -> Any:
-            # Any other method (TRACE, PROPFIND...): API Gateway answers it like an unknown route.
-            if name.startswith("do_"):
-                return self._dispatch
-            raise AttributeError(name)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            if server.access_log is not None:
-                server.access_log.write(f"{self.address_string()} - {format % args}\n")
-                server.access_log.flush()
-
-    return Handler
+    return type("Handler", (_FrontHandler,), {"front": server})
 
 
 def api_server_for(
@@ -501,6 +384,3 @@ def api_server_for(
         access_log=access_log,
         functions=gateway.stack.functions,
     )
-
-
-__all__ = ["AUTH_MODES", "ApiDefinition", "LocalApiServer", "TokenBucket", "api_server_for"]

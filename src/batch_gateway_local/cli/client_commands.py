@@ -1,0 +1,265 @@
+"""The API client commands: ``submit``, ``status``, ``list``, ``results``, ``cancel``.
+
+They call the HTTP API of ``batch-gateway local up`` or of a deployed stack (``--endpoint`` or
+``--stack``) through ``cli.http_client``, and import nothing heavier than the stdlib and botocore.
+A file is sent inline up to the API's inline cap; larger files go through S3 (``--source``).
+``submit --wait`` follows the job on a progress bar and can download its results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO, get_args
+
+from batch_gateway.models import Provider
+from batch_gateway_local.cli.http_client import ApiClient, ApiConfig, ApiError, config_from_stack
+from batch_gateway_local.cli.progress import ProgressLine, api_job_progress, bar
+
+# The API's inline cap (batch_gateway.api.models): larger files go through S3 (--source).
+MAX_INLINE_ITEMS = 5_000
+MAX_INLINE_BYTES = 5 * 1024 * 1024
+CLIENT_COMMANDS = ("submit", "status", "list", "results", "cancel")
+
+
+def add_client_commands(commands: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_argument_group("where the API is")
+    where.add_argument(
+        "--endpoint",
+        default=os.environ.get("BATCH_GATEWAY_ENDPOINT"),
+        help="API base URL incl. stage, e.g. http://127.0.0.1:8000/v1 (env BATCH_GATEWAY_ENDPOINT)",
+    )
+    where.add_argument("--stack", default=None, help="a deployed stack's name: read its ApiUrl output")
+    where.add_argument(
+        "--api-key",
+        default=os.environ.get("BATCH_GATEWAY_API_KEY"),
+        help="use API-key auth with this key (env BATCH_GATEWAY_API_KEY); default: IAM (SigV4)",
+    )
+    where.add_argument("--region", default=None, help="AWS region (SigV4 and --stack)")
+
+    submit = commands.add_parser("submit", parents=[common], help="submit a JSONL file (or an S3 object)")
+    submit.add_argument("file", type=Path, nargs="?", help="JSONL file of BatchItems (sent inline)")
+    submit.add_argument("--source", default=None, help="s3:// URI to submit instead of a local file")
+    submit.add_argument("--provider", required=True, choices=get_args(Provider))
+    submit.add_argument("--model", required=True)
+    submit.add_argument("--system-prompt", default=None)
+    submit.add_argument("--on-invalid", choices=["reject", "skip"], default="reject")
+    submit.add_argument("--idempotency-key", default=None, help="default: a fresh key (retries stay safe)")
+    submit.add_argument(
+        "--wait", action="store_true", help="follow the job with a progress bar until it ends"
+    )
+    submit.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits")
+    submit.add_argument(
+        "-o", "--output", type=Path, default=None, help="with --wait: write results.jsonl here"
+    )
+
+    status = commands.add_parser("status", parents=[common], help="a job's status, counts and batches")
+    status.add_argument("job_id")
+    status.add_argument("--json", action="store_true", help="print the API's JSON")
+
+    listing = commands.add_parser("list", parents=[common], help="jobs, newest first")
+    listing.add_argument("--status", default=None, help="only jobs in this state")
+    listing.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    results = commands.add_parser("results", parents=[common], help="download a job's results.jsonl")
+    results.add_argument("job_id")
+    results.add_argument("-o", "--output", type=Path, default=None, help="file (default: stdout)")
+    results.add_argument("--errors", action="store_true", help="only the failed rows (results-table rows)")
+
+    cancel = commands.add_parser("cancel", parents=[common], help="cancel a job")
+    cancel.add_argument("job_id")
+
+
+def _client(args: argparse.Namespace) -> ApiClient:
+    if args.stack:
+        config = config_from_stack(args.stack, args.region)
+    elif args.endpoint:
+        config = ApiConfig(args.endpoint, region=args.region)
+    else:
+        raise ApiError(0, "no_endpoint", "give --endpoint URL (or BATCH_GATEWAY_ENDPOINT) or --stack NAME")
+    if args.api_key:
+        config.auth, config.api_key = "API_KEY", args.api_key
+    return ApiClient(config)
+
+
+def _read_items(path: Path) -> list[Any]:
+    """The file's items (blank lines skipped); exits with the line number of a line that is not JSON."""
+    if path.stat().st_size > MAX_INLINE_BYTES:
+        raise ApiError(
+            0,
+            "too_large",
+            f"{path} is over {MAX_INLINE_BYTES // 2**20} MB: upload it to S3 and submit it with --source",
+        )
+    items: list[Any] = []
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            try:
+                items.append(json.loads(raw.decode("utf-8-sig")))
+            except ValueError as exc:
+                raise ApiError(0, "not_json", f"{path} line {number} is not JSON: {exc}") from None
+    if len(items) > MAX_INLINE_ITEMS:
+        raise ApiError(
+            0,
+            "too_large",
+            f"{path} has {len(items)} items, more than {MAX_INLINE_ITEMS} per request: submit it with --source",
+        )
+    return items
+
+
+def job_finished(job: dict[str, Any]) -> bool:
+    """As for `local run`: the workflow ran to the end and results.jsonl accounts for every line."""
+    return bool(job.get("chunk_count")) and job.get("results_uri") is not None
+
+
+def wait_for(
+    client: ApiClient, job_id: str, timeout: float, stream: TextIO, interval: float = 1.0
+) -> dict[str, Any]:
+    line = ProgressLine(stream)
+    started = time.monotonic()
+    while True:
+        job = client.job(job_id)
+        done, total, status = api_job_progress(job)
+        line.show(f"{bar(done, total)} {done}/{total} items  {status}  {time.monotonic() - started:.0f} s")
+        if job.get("finished_at"):
+            line.done()
+            return job
+        if time.monotonic() - started > timeout:
+            line.done()
+            raise ApiError(0, "timeout", f"job {job_id} still {status} after {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def _print_job(job: dict[str, Any], out: TextIO) -> None:
+    counts = job.get("counts") or {}
+    out.write(f"job       {job['job_id']}\n")
+    reason = f" ({job['reason']})" if job.get("reason") else ""
+    out.write(f"status    {job['status']}{reason}\n")
+    out.write(f"provider  {job['provider']} / {job['model']}, {job.get('chunk_count', 0)} chunk(s)\n")
+    out.write(
+        f"items     {job.get('request_count', 0)} submitted: "
+        + ", ".join(
+            f"{counts.get(k, 0)} {k}" for k in ("succeeded", "errored", "expired", "cancelled", "invalid")
+        )
+        + "\n"
+    )
+    for chunk in job.get("chunks", []):
+        batches = ", ".join(b["id"] for b in chunk.get("provider_batches", [])) or "-"
+        out.write(f"  chunk {chunk['chunk']:>4}  {chunk.get('status') or '-':<12} {batches}\n")
+    if job.get("results_uri"):
+        out.write(f"results   {job['results_uri']}\n")
+
+
+def _download_results(client: ApiClient, job_id: str, output: Path | None) -> int:
+    url = client.results_url(job_id)
+    if output is None:
+        return client.download(url, sys.stdout.buffer)
+    with output.open("wb") as target:
+        return client.download(url, target)
+
+
+def run_client_command(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except ApiError as exc:
+        sys.stderr.write(
+            f"error: {exc.message}" + (f" ({exc.code}, HTTP {exc.status})" if exc.status else "") + "\n"
+        )
+        if isinstance(exc.details, list):
+            for detail in exc.details[:10]:
+                sys.stderr.write(f"  {json.dumps(detail, ensure_ascii=False)}\n")
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    command = _COMMANDS.get(args.command)
+    if command is None:
+        return 2
+    return command(_client(args), args, sys.stdout)
+
+
+def _submit(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    if (args.file is None) == (args.source is None):
+        raise ApiError(0, "usage", "give a FILE or --source s3://..., not both")
+    spec = {
+        "provider": args.provider,
+        "model": args.model,
+        "system_prompt": args.system_prompt,
+        "on_invalid": args.on_invalid,
+    }
+    items = _read_items(args.file) if args.file is not None else None
+    job = client.submit(spec, items=items, source=args.source, idempotency_key=args.idempotency_key)
+    sys.stderr.write(f"submitted job {job['job_id']} ({job['status']})\n")
+    if not args.wait:
+        out.write(job["job_id"] + "\n")
+        return 0
+    job = wait_for(client, job["job_id"], args.timeout, sys.stderr)
+    _print_job(job, out)
+    if not job_finished(job):
+        sys.stderr.write(f"job {job['job_id']} {job['status']}: {job.get('reason') or 'no results'}\n")
+        return 1
+    if args.output is not None:
+        written = _download_results(client, job["job_id"], args.output)
+        out.write(f"results   {args.output} ({written} bytes)\n")
+    return 0
+
+
+def _status(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    job = client.job(args.job_id)
+    if args.json:
+        out.write(json.dumps(job, indent=2) + "\n")
+    else:
+        _print_job(job, out)
+    return 0
+
+
+def _list(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    for count, job in enumerate(client.jobs(args.status, limit=min(args.limit, 1000)), start=1):
+        if args.json:
+            out.write(json.dumps(job) + "\n")
+        else:
+            created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job["created_at"]))
+            out.write(
+                f"{job['job_id']:<60} {job['status']:<12} {created}  "
+                f"{job.get('request_count', 0):>7} items  {job['provider']}/{job['model']}\n"
+            )
+        if count >= args.limit:
+            break
+    return 0
+
+
+def _results(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    if args.errors:
+        target = args.output.open("w") if args.output else contextlib.nullcontext(out)
+        with target as stream:
+            for row in client.results(args.job_id, errors_only=True):
+                stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return 0
+    written = _download_results(client, args.job_id, args.output)
+    if args.output is not None:
+        sys.stderr.write(f"wrote {written} bytes to {args.output}\n")
+    return 0
+
+
+def _cancel(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    job = client.cancel(args.job_id)
+    out.write(f"job {job['job_id']}: {job['status']}\n")
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[ApiClient, argparse.Namespace, TextIO], int]] = {
+    "submit": _submit,
+    "status": _status,
+    "list": _list,
+    "results": _results,
+    "cancel": _cancel,
+}

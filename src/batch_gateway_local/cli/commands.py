@@ -1,0 +1,40 @@
+"""``batch-gateway``: the command line's parser and the dispatch to each command's module.
+
+``local run`` (``cli.run``) runs one file on the offline stack; ``local up`` (``cli.up``) serves the
+HTTP API on it; ``submit``, ``status``, ``list``, ``results`` and ``cancel`` (``cli.client_commands``)
+call the API of ``local up`` or of a deployed stack. Every command module imports only the stdlib,
+botocore and the layer's models at the top, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from batch_gateway_local.cli.client_commands import CLIENT_COMMANDS, add_client_commands, run_client_command
+from batch_gateway_local.cli.run import add_local_run, local_run
+from batch_gateway_local.cli.up import add_local_up, local_up
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batch-gateway", description="LLM batch jobs through provider batch APIs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    local = commands.add_parser(
+        "local", help="the offline stack: moto + the provider emulator"
+    ).add_subparsers(dest="local_command", required=True)
+    add_local_run(local)
+    add_local_up(local)
+    add_client_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "local" and args.local_command == "run":
+        return local_run(args)
+    if args.command == "local" and args.local_command == "up":
+        return local_up(args)
+    if args.command in CLIENT_COMMANDS:
+        return run_client_command(args)
+    return 2
