@@ -5,7 +5,7 @@ Nothing is hard-coded: the wait schedule comes from template.yaml's parameter de
 (PollInitialWaitSeconds, PollBackoffFactor, PollMaxWaitSeconds) substituted into
 statemachine/batch_job.asl.json, and the chunk's path is walked state by state through the ASL
 (Task, Wait with SecondsPath, Choice), counting every state entered (what Step Functions Standard
-bills). The Task states are stood in for by the real schedule code (``batch_gateway.workflow.steps.Backoff``,
+bills). The Task states are stood in for by the real schedule code (``batch_gateway.workflow.payloads.Backoff``,
 as submit_chunk and poll_chunk use it); Lambda run time is not counted as waiting (tasks take ~0 s).
 """
 

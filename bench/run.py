@@ -306,7 +306,7 @@ def print_table(results: dict[str, Any], checks: list[tuple[str, bool, str]]) ->
 
 
 def markdown(results: dict[str, Any]) -> str:
-    """The README's Performance table, from a results.json."""
+    """The Performance table of docs/performance.md, from a results.json."""
     i, c, t = results["intake"], results["collect"], results
     sizes = list(i["items_per_s"])
     times = list(t["transitions"])
@@ -376,7 +376,9 @@ def main() -> None:
     parser.add_argument("--e2e-items", type=int, default=100_000)
     parser.add_argument("--skip", default="", help="comma-separated: domain, cold, e2e")
     parser.add_argument("--out", type=Path, default=BENCH / "results.json")
-    parser.add_argument("--markdown", type=Path, help="print the README table of this results.json and stop")
+    parser.add_argument(
+        "--markdown", type=Path, help="print the docs/performance.md table of this results.json and stop"
+    )
     args = parser.parse_args()
     if args.markdown:
         print(markdown(json.loads(args.markdown.read_text())))

@@ -91,9 +91,16 @@ def use_local_storage(root: Path) -> None:
     """Point the layer's S3 and DynamoDB access at local disk and memory (benchmarks only).
 
     moto keeps every object and row in this process's memory and would measure itself, not us; on
-    Lambda the same domain code streams to S3 and DynamoDB.
+    Lambda the same domain code streams to S3 and DynamoDB. Every loaded ``batch_gateway`` module
+    that holds one of the replaced names (a module attribute or a name imported from storage) gets
+    the stand-in, so the patch follows the code wherever the layout puts it.
     """
-    from batch_gateway import storage
+    import importlib
+
+    from batch_gateway.storage import jobs, results, s3
+
+    for name in _DOMAIN_MODULES:  # loaded first, so their imported names are patched too
+        importlib.import_module(name)
 
     def upload_file(path: Path, bucket: str, key: str, content_type: str = "") -> None:
         target = root / key
@@ -112,13 +119,38 @@ def use_local_storage(root: Path) -> None:
         shutil.rmtree(root / prefix, ignore_errors=True)
 
     global _real_results  # set once, before the patch hides the real class
-    _real_results = _real_results or storage.ResultsRepository
-    storage.upload_file = upload_file  # type: ignore[assignment]
-    storage.open_object = open_object  # type: ignore[assignment]
-    storage.put_json = put_json  # type: ignore[assignment]
-    storage.delete_prefix = delete_prefix  # type: ignore[assignment]
-    storage.JobsRepository = MemoryJobs  # type: ignore[assignment,misc]
-    storage.ResultsRepository = DiscardingResults  # type: ignore[assignment,misc]
+    _real_results = _real_results or results.ResultsRepository
+    _replace_everywhere(
+        {
+            s3.upload_file: upload_file,
+            s3.open_object: open_object,
+            s3.put_json: put_json,
+            s3.delete_prefix: delete_prefix,
+            jobs.JobsRepository: MemoryJobs,
+            _real_results: DiscardingResults,
+        }
+    )
+
+
+# The modules the benchmarks run (intake and collect), imported before the patch.
+_DOMAIN_MODULES = (
+    "batch_gateway.intake.intake_object",
+    "batch_gateway.intake.split",
+    "batch_gateway.workflow.collect",
+    "batch_gateway.workflow.finalize",
+)
+
+
+def _replace_everywhere(replacements: dict[Any, Any]) -> None:
+    import sys
+
+    for module_name, module in list(sys.modules.items()):
+        if not module_name.startswith("batch_gateway.") or module is None:
+            continue
+        for attribute, value in list(vars(module).items()):
+            for real, stand_in in replacements.items():
+                if value is real:
+                    setattr(module, attribute, stand_in)
 
 
 class MemoryJobs:
@@ -140,6 +172,11 @@ class MemoryJobs:
 
     def get_chunk(self, job_id: str, chunk: int) -> dict[str, Any]:
         return dict(self.rows.setdefault((job_id, f"CHUNK#{chunk:04d}"), {"chunk": chunk}))
+
+    def chunk_row(self, job_id: str, chunk: int) -> Any:
+        from batch_gateway.storage.jobs import ChunkRow
+
+        return ChunkRow.model_validate(self.get_chunk(job_id, chunk))
 
     def update_chunk(
         self, job_id: str, chunk: int, fields: dict[str, Any], only_if_absent: str | None = None

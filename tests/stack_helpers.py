@@ -12,7 +12,8 @@ from typing import Any
 
 import boto3
 
-from batch_gateway_local.stack.local_gateway import PROJECT_ROOT, LocalGateway
+from batch_gateway_local.stack.app_files import PROJECT_ROOT
+from batch_gateway_local.stack.local_gateway import LocalGateway
 
 EVENTS = PROJECT_ROOT / "events"
 

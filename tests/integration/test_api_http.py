@@ -30,7 +30,8 @@ from schemathesis.specs.openapi.checks import (
 
 from batch_gateway_local.api_front.routes import ApiDefinition
 from batch_gateway_local.api_front.server import LocalApiServer, api_server_for
-from batch_gateway_local.stack.local_gateway import PROJECT_ROOT, TEMPLATE, LocalGateway, LocalOptions
+from batch_gateway_local.stack.app_files import PROJECT_ROOT, TEMPLATE
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 
 SIGNED = (
     "AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST/20261125/us-east-1/execute-api/aws4_request, "

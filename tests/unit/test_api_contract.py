@@ -15,7 +15,7 @@ from batch_gateway.api.tokens import decode_token, encode_token
 from batch_gateway.models import JobSpec
 from batch_gateway_local.api_front.routes import ApiDefinition
 from batch_gateway_local.openapi import OPENAPI_PATH, document
-from batch_gateway_local.stack.local_gateway import PROJECT_ROOT, TEMPLATE
+from batch_gateway_local.stack.app_files import PROJECT_ROOT, TEMPLATE
 
 
 def test_openapi_json_is_generated_from_the_code() -> None:

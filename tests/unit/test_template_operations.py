@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from batch_gateway_local.stack.local_gateway import TEMPLATE
+from batch_gateway_local.stack.app_files import TEMPLATE
 from batch_gateway_local.stack.sam.template import load_template
 
 RESOURCES: dict[str, Any] = load_template(TEMPLATE)["Resources"]

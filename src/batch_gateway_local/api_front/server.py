@@ -27,7 +27,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import boto3
 
 from batch_gateway_local.api_front.routes import ApiDefinition, Route
-from batch_gateway_local.stack.local_gateway import TEMPLATE, LocalGateway
+from batch_gateway_local.stack.app_files import TEMPLATE
+from batch_gateway_local.stack.local_gateway import LocalGateway
 
 API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024
 LOCAL_ACCOUNT_ID = "123456789012"

@@ -9,6 +9,7 @@ botocore and the layer's models at the top, so ``--help`` answers at once.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from batch_gateway_local.cli.client_commands import CLIENT_COMMANDS, add_client_commands, run_client_command
 from batch_gateway_local.cli.run import add_local_run, local_run
@@ -29,12 +30,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What `local` needs beyond the base install (pyproject's `local` extra).
+_LOCAL_EXTRA = frozenset({"moto", "samtranslator"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "local" and args.local_command == "run":
-        return local_run(args)
-    if args.command == "local" and args.local_command == "up":
-        return local_up(args)
+    if args.command == "local":
+        try:
+            return local_run(args) if args.local_command == "run" else local_up(args)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in _LOCAL_EXTRA:
+                raise
+            print(
+                f"batch-gateway local needs the offline stack's packages ({exc.name} is missing): "
+                "pip install 'batch-gateway[local]'",
+                file=sys.stderr,
+            )
+            return 2
     if args.command in CLIENT_COMMANDS:
         return run_client_command(args)
     return 2

@@ -35,11 +35,9 @@ from batch_gateway.models import JobSpec, JobSummary
 from batch_gateway.settings import Settings
 from batch_gateway.workflow.cancel import cancel_job
 from batch_gateway_local.emulator import EmulatorServer
+from batch_gateway_local.stack.app_files import PROJECT_ROOT, TEMPLATE
 from batch_gateway_local.stack.offline_stack import OfflineStack
 from batch_gateway_local.stack.schedules import invoke_scheduled
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-TEMPLATE = PROJECT_ROOT / "template.yaml"
 
 
 @dataclass(frozen=True)
