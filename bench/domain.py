@@ -107,14 +107,15 @@ def _silence_metrics() -> None:
 
 
 def run_collect(root: Path, count: int) -> dict[str, Any]:
-    from batch_gateway import storage
     from batch_gateway.models import BatchStatus
+    from batch_gateway.storage import jobs
+    from batch_gateway.storage.keys import chunk_results_key, staging_prefix
     from batch_gateway.workflow import collect as collection
     from batch_gateway.workflow.payloads import Backoff, ChunkState, RetryPolicy
 
     workload.use_local_storage(root)
     settings = _settings()
-    chunks = sorted((root / storage.staging_prefix(JOB)).glob("chunk-*.requests.jsonl"))
+    chunks = sorted((root / staging_prefix(JOB)).glob("chunk-*.requests.jsonl"))
     assert chunks, f"nothing staged under {root}"
     current: dict[str, Path] = {}
     collection.provider_for = lambda name, settings: workload.LocalOutputProvider(current["requests"])  # type: ignore[assignment]
@@ -139,10 +140,10 @@ def run_collect(root: Path, count: int) -> dict[str, Any]:
             state, RetryPolicy(), Backoff(initial_seconds=30, factor=2, max_seconds=600), settings
         )
         assert done.next_step == "done", done
-        row = storage.JobsRepository("jobs").get_chunk(JOB, number)
+        row = jobs.JobsRepository("jobs").get_chunk(JOB, number)
         items += int(row["counts"]["succeeded"])
         _silence_metrics()
-        (root / storage.chunk_results_key(JOB, number)).unlink()  # as if uploaded: keep the disk small
+        (root / chunk_results_key(JOB, number)).unlink()  # as if uploaded: keep the disk small
     assert items == count, (items, count)
     return {"seconds": time.perf_counter() - started, "chunks": len(chunks), "rss_before_mb": rss_before}
 

@@ -85,7 +85,7 @@ class ApiCounter:
     def install(self) -> None:
         import botocore.client
 
-        from batch_gateway import storage
+        from batch_gateway.storage.results import ResultsRepository
         from batch_gateway_local.stack.lambda_runtime.runtime import InProcessLambdaRuntime
 
         counter = self
@@ -105,7 +105,7 @@ class ApiCounter:
             finally:
                 counter._handler = previous
 
-        write = storage.ResultsRepository.write
+        write = ResultsRepository.write
 
         def timed_write(repository: Any, job_id: str, results: Any) -> None:
             started = time.perf_counter()
@@ -118,7 +118,7 @@ class ApiCounter:
 
         botocore.client.BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
         InProcessLambdaRuntime._run = _run  # type: ignore[method-assign]
-        storage.ResultsRepository.write = timed_write  # type: ignore[method-assign]
+        ResultsRepository.write = timed_write  # type: ignore[method-assign]
 
 
 def _item_size(item: dict[str, Any]) -> int:

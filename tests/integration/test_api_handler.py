@@ -493,11 +493,11 @@ def test_format_url_gives_a_presigned_link_to_results_jsonl(
 
 def test_format_url_before_the_job_has_results_is_a_409(gateway: LocalGateway) -> None:
     # A row as the API writes it before intake runs (here: no upload, so nothing ever runs).
-    from batch_gateway import storage
     from batch_gateway.intake.spec import new_job
     from batch_gateway.models import JobSpec
+    from batch_gateway.storage.jobs import JobsRepository
 
-    storage.JobsRepository(gateway.outputs["JobsTableName"]).create_job(
+    JobsRepository(gateway.outputs["JobsTableName"]).create_job(
         new_job("pending-job", JobSpec(provider="openai", model="m"), "s3://b/k")
     )
     answer = get(gateway, "api_get_results.json", "pending-job", {"format": "url"})

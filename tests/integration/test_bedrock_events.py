@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
-from batch_gateway import storage
 from batch_gateway.models import BatchStatus, JobSpec
+from batch_gateway.storage.jobs import JobsRepository
 from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
 from tests.stack_helpers import event, invoke, parked_chunk
@@ -65,7 +65,7 @@ def bedrock_status(gw: LocalGateway, job_arn: str) -> str:
 
 
 def chunk_row(gw: LocalGateway, job_id: str) -> dict[str, Any]:
-    return storage.JobsRepository(gw.outputs["JobsTableName"]).get_chunk(job_id, 1)
+    return JobsRepository(gw.outputs["JobsTableName"]).get_chunk(job_id, 1)
 
 
 def test_a_job_state_change_event_finishes_the_job_before_its_next_poll(

@@ -13,12 +13,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from batch_gateway import storage
 from batch_gateway.models import BatchItem, BatchStatus, FinishReason, JobSpec
 from batch_gateway.providers.bedrock.batch import BedrockBatchProvider
 from batch_gateway.providers.errors import ProviderError
 from batch_gateway.providers.registry import get_provider
 from batch_gateway.providers.requests import encode_request_line
+from batch_gateway.storage.keys import chunk_requests_key
+from batch_gateway.storage.s3 import upload_file
 from batch_gateway_local.emulator import EmulatorServer
 
 BUCKET = "bedrock-test-bucket"
@@ -63,7 +64,7 @@ def stage(tmp_path: Path, provider: BedrockBatchProvider, messages: list[str], r
             fh.write(
                 encode_request_line(provider.build_request(provider.provider_custom_id("", line), item, SPEC))
             )
-    storage.upload_file(path, BUCKET, storage.chunk_requests_key("job-1", 1, round_))
+    upload_file(path, BUCKET, chunk_requests_key("job-1", 1, round_))
     return path
 
 

@@ -12,8 +12,9 @@ import boto3
 import openai
 import pytest
 
-from batch_gateway import storage
 from batch_gateway.models import JobSpec
+from batch_gateway.storage.jobs import JobsRepository
+from batch_gateway.storage.keys import chunk_requests_key, chunk_results_key, results_key
 from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
 from tests.stack_helpers import invoke
@@ -41,11 +42,11 @@ def s3_text(gateway: LocalGateway, key: str) -> str:
 def test_a_submit_that_died_after_openai_created_the_batch_adopts_it_on_retry(
     gateway: LocalGateway, finished_job: str, tmp_path: Path
 ) -> None:
-    jobs = storage.JobsRepository(gateway.outputs["JobsTableName"])
+    jobs = JobsRepository(gateway.outputs["JobsTableName"])
     ref = {"job_id": finished_job, "bucket": gateway.bucket, "chunk": 1, "round": 5, "attempt": 0}
-    requests = s3_text(gateway, storage.chunk_requests_key(finished_job, 1))
+    requests = s3_text(gateway, chunk_requests_key(finished_job, 1))
     boto3.client("s3").put_object(
-        Bucket=gateway.bucket, Key=storage.chunk_requests_key(finished_job, 1, 5), Body=requests.encode()
+        Bucket=gateway.bucket, Key=chunk_requests_key(finished_job, 1, 5), Body=requests.encode()
     )
     # The first attempt recorded its intent, uploaded and created the batch, then its Lambda died.
     jobs.update_chunk(finished_job, 1, {"batch_r5_a0_intent_at": time.time() - 1})
@@ -73,8 +74,8 @@ def test_a_submit_that_died_after_openai_created_the_batch_adopts_it_on_retry(
 def test_collect_run_twice_writes_the_same_results_and_no_duplicate_rows(
     gateway: LocalGateway, finished_job: str
 ) -> None:
-    chunk = storage.JobsRepository(gateway.outputs["JobsTableName"]).get_chunk(finished_job, 2)
-    before_file = s3_text(gateway, storage.chunk_results_key(finished_job, 2))
+    chunk = JobsRepository(gateway.outputs["JobsTableName"]).get_chunk(finished_job, 2)
+    before_file = s3_text(gateway, chunk_results_key(finished_job, 2))
     rows_before = list(gateway.results_table_rows(finished_job))
     state = {
         "job_id": finished_job,
@@ -98,7 +99,7 @@ def test_collect_run_twice_writes_the_same_results_and_no_duplicate_rows(
 
     assert first == second
     assert first["next_step"] == "done"
-    assert s3_text(gateway, storage.chunk_results_key(finished_job, 2)) == before_file
+    assert s3_text(gateway, chunk_results_key(finished_job, 2)) == before_file
     rows_after = list(gateway.results_table_rows(finished_job))
     assert len(rows_after) == len(rows_before) == 8
 
@@ -106,14 +107,14 @@ def test_collect_run_twice_writes_the_same_results_and_no_duplicate_rows(
 def test_finalize_run_twice_leaves_the_same_results_file_and_summary(
     gateway: LocalGateway, finished_job: str
 ) -> None:
-    results_before = s3_text(gateway, storage.results_key(finished_job))
+    results_before = s3_text(gateway, results_key(finished_job))
 
     first = invoke(gateway, "FinalizeFunction", {"job_id": finished_job, "bucket": gateway.bucket})
     second = invoke(gateway, "FinalizeFunction", {"job_id": finished_job, "bucket": gateway.bucket})
 
     assert first == second
     assert first["counts"]["succeeded"] == 8
-    assert s3_text(gateway, storage.results_key(finished_job)) == results_before
+    assert s3_text(gateway, results_key(finished_job)) == results_before
     assert [json.loads(line)["custom_id"] for line in results_before.splitlines()] == [
         f"q{n}" for n in range(8)
     ]

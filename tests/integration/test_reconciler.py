@@ -14,8 +14,8 @@ import boto3
 import openai
 import pytest
 
-from batch_gateway import storage
 from batch_gateway.models import JobSpec
+from batch_gateway.storage.keys import chunk_requests_key, results_key, staging_prefix, summary_key
 from batch_gateway.triggers.reconciliation import ReconcileOptions, Reconciler
 from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
@@ -66,7 +66,7 @@ def reconcile(gateway: LocalGateway) -> dict[str, Any]:
 
 
 def results(gateway: LocalGateway, job_id: str) -> list[dict[str, Any]]:
-    body = boto3.client("s3").get_object(Bucket=gateway.bucket, Key=storage.results_key(job_id))["Body"]
+    body = boto3.client("s3").get_object(Bucket=gateway.bucket, Key=results_key(job_id))["Body"]
     return [json.loads(line) for line in body.read().decode().splitlines()]
 
 
@@ -79,7 +79,7 @@ def fail_chunk_2_after_chunk_1_was_collected(gateway: LocalGateway, job_id: str)
     catch-all ends the job. Returns the removed object, to put back."""
     until(lambda: "collected_at" in chunk(gateway, job_id, 1), "chunk 1 collected")
     until(lambda: "round_0" in chunk(gateway, job_id, 2), "chunk 2's follow-up round staged")
-    key = storage.chunk_requests_key(job_id, 2, 1)
+    key = chunk_requests_key(job_id, 2, 1)
     s3 = boto3.client("s3")
     body: bytes = s3.get_object(Bucket=gateway.bucket, Key=key)["Body"].read()
     s3.delete_object(Bucket=gateway.bucket, Key=key)
@@ -132,9 +132,7 @@ def test_a_job_whose_execution_failed_after_partial_collection_resumes_without_r
     chunk_1_collected_at = chunk(gateway, job_id, 1)["collected_at"]
     batches = gateway.emulator.batches_created["openai"]
     # The cause was passing (here: the staged input is back), so the workflow can go on where it stopped.
-    boto3.client("s3").put_object(
-        Bucket=gateway.bucket, Key=storage.chunk_requests_key(job_id, 2, 1), Body=removed
-    )
+    boto3.client("s3").put_object(Bucket=gateway.bucket, Key=chunk_requests_key(job_id, 2, 1), Body=removed)
 
     report = reconcile(gateway)
 
@@ -176,7 +174,7 @@ def test_a_job_that_cannot_be_resumed_ends_failed_with_every_collected_answer(
     rows = {row["custom_id"]: row for row in gateway.results_table_rows(job_id)}
     assert len(rows) == 8
     assert rows["lost-8"]["ok"] is True
-    summary = boto3.client("s3").get_object(Bucket=gateway.bucket, Key=storage.summary_key(job_id))["Body"]
+    summary = boto3.client("s3").get_object(Bucket=gateway.bucket, Key=summary_key(job_id))["Body"]
     assert json.loads(summary.read())["reason"] == job.reason
     # Ended for good: later runs leave it alone.
     assert job_id not in [r["job_id"] for r in reconcile(gateway)["failed"]]
@@ -225,9 +223,7 @@ def test_finished_jobs_past_retention_lose_staging_and_provider_files_once(
     assert set(jobs.values()) <= set(report.cleaned_up)
     s3 = boto3.client("s3")
     for job_id in jobs.values():
-        assert (
-            s3.list_objects_v2(Bucket=gateway.bucket, Prefix=storage.staging_prefix(job_id))["KeyCount"] == 0
-        )
+        assert s3.list_objects_v2(Bucket=gateway.bucket, Prefix=staging_prefix(job_id))["KeyCount"] == 0
         assert gateway.job_row(job_id)["cleaned_up_at"]
         assert len(results(gateway, job_id)) == 8  # results stay
     for file_id in files:

@@ -19,8 +19,8 @@ import boto3
 import pytest
 from openai import OpenAI
 
-from batch_gateway import storage
 from batch_gateway.models import BatchStatus, JobSpec
+from batch_gateway.storage.jobs import JobsRepository
 from batch_gateway_local.api_front.server import api_server_for
 from batch_gateway_local.emulator.webhooks import (
     ProviderClock,
@@ -89,7 +89,7 @@ def provider_finishes(gw: LocalGateway, batch_id: str) -> None:
 
 
 def chunk_row(gw: LocalGateway, job_id: str) -> dict[str, Any]:
-    return storage.JobsRepository(gw.outputs["JobsTableName"]).get_chunk(job_id, 1)
+    return JobsRepository(gw.outputs["JobsTableName"]).get_chunk(job_id, 1)
 
 
 def test_a_signed_webhook_finishes_the_job_before_its_next_poll(
@@ -174,7 +174,7 @@ def test_the_emulator_sends_signed_webhooks_through_the_local_api(
 def test_a_webhook_before_the_wait_begins_ends_that_wait_at_once(gateway: LocalGateway) -> None:
     """The race: the provider reports before the callback task parked its token."""
     assert gateway.stack is not None
-    jobs = storage.JobsRepository(gateway.outputs["JobsTableName"])
+    jobs = JobsRepository(gateway.outputs["JobsTableName"])
     jobs.put_chunk("race-job", 1, {"provider_batch_id": "batch_race", "status": "in_progress"})
     status, answer = deliver(
         gateway, sign_delivery(SECRET, batch_event_body("batch.completed", "batch_race"))

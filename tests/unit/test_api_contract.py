@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from batch_gateway import storage
 from batch_gateway.api.errors import ApiError
 from batch_gateway.api.submission import check_items
 from batch_gateway.api.tokens import decode_token, encode_token
 from batch_gateway.models import JobSpec
+from batch_gateway.storage.jobs import FILTERED_QUERY_MAX_READS, query_page
 from batch_gateway_local.api_front.routes import ApiDefinition
 from batch_gateway_local.openapi import OPENAPI_PATH, document
 from batch_gateway_local.stack.app_files import PROJECT_ROOT, TEMPLATE
@@ -145,7 +145,7 @@ def _walk(table: FakeTable, limit: int, filtered: bool) -> list[list[int]]:
     pages, key = [], None
     while True:
         kwargs = {"ExclusiveStartKey": key} if key else {}
-        items, key = storage.query_page(table, kwargs, limit, ("k",), filtered=filtered)  # type: ignore[arg-type]
+        items, key = query_page(table, kwargs, limit, ("k",), filtered=filtered)  # type: ignore[arg-type]
         pages.append([item["k"] for item in items])
         if key is None:
             return pages
@@ -167,7 +167,7 @@ def test_filtered_pages_fill_up_and_skip_nothing() -> None:
 
 def test_a_filter_that_matches_little_returns_a_short_page_and_a_key_instead_of_reading_everything() -> None:
     table = FakeTable([{"k": n} for n in range(5000)], keep=lambda item: item["k"] == 4999)
-    items, key = storage.query_page(table, {}, 10, ("k",), filtered=True)  # type: ignore[arg-type]
+    items, key = query_page(table, {}, 10, ("k",), filtered=True)  # type: ignore[arg-type]
     assert items == []
     assert key is not None
-    assert table.reads == storage.FILTERED_QUERY_MAX_READS
+    assert table.reads == FILTERED_QUERY_MAX_READS

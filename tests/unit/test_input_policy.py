@@ -15,7 +15,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from batch_gateway import storage
 from batch_gateway.intake import chunk_writer, split
 from batch_gateway.intake.checks import LineError, describe, parse_item
 from batch_gateway.intake.spec import JobSpecError, job_spec_from_metadata
@@ -24,6 +23,15 @@ from batch_gateway.models import BatchResult, JobSpec
 from batch_gateway.providers.requests import RequestBuilder, build_openai_request
 from batch_gateway.providers.types import ProviderLimits
 from batch_gateway.settings import Settings
+from batch_gateway.storage.keys import (
+    chunk_index_key,
+    chunk_requests_key,
+    errors_key,
+    invalid_results_key,
+    results_key,
+    staging_prefix,
+)
+from batch_gateway.storage.results import ResultsRepository, split_keyed_result
 
 BUCKET = "data-bucket"
 RESULTS_TABLE = "results"
@@ -168,7 +176,7 @@ def s3_keys() -> list[str]:
 def staged_results(key: str) -> list[BatchResult]:
     results = []
     for raw in s3_lines(key):
-        line, outcome, payload = storage.split_keyed_result(raw)
+        line, outcome, payload = split_keyed_result(raw)
         assert outcome == "invalid"
         result = BatchResult.model_validate_json(payload)
         assert result.line == line
@@ -177,7 +185,7 @@ def staged_results(key: str) -> list[BatchResult]:
 
 
 def staged_requests(chunk: int) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in s3_lines(storage.chunk_requests_key(JOB, chunk))]
+    return [json.loads(line) for line in s3_lines(chunk_requests_key(JOB, chunk))]
 
 
 def ok(custom_id: str, **fields: Any) -> dict[str, Any]:
@@ -202,7 +210,7 @@ def test_skip_stages_valid_lines_and_an_error_result_per_invalid_line(aws: None,
     assert report.accepted
     assert (report.request_count, report.invalid_count, report.line_count) == (3, 4, 8)
     assert [r["custom_id"] for r in staged_requests(1)] == ["a", "c", "e"]
-    results = staged_results(storage.invalid_results_key(JOB))
+    results = staged_results(invalid_results_key(JOB))
     assert [(r.line, r.custom_id) for r in results] == [(2, "line-2"), (4, "b"), (6, "d"), (7, "line-7")]
     assert all(r.error and r.error.startswith(f"invalid input: line {r.line}") for r in results)
     assert results[1].error is not None
@@ -210,9 +218,9 @@ def test_skip_stages_valid_lines_and_an_error_result_per_invalid_line(aws: None,
     assert results[2].error is not None
     assert "field extra" in results[2].error
     assert "may not set 'stream'" in results[2].error
-    errors = [json.loads(line) for line in s3_lines(storage.errors_key(JOB))]
+    errors = [json.loads(line) for line in s3_lines(errors_key(JOB))]
     assert [e["line"] for e in errors] == [2, 4, 6, 7]
-    rows = {r["custom_id"]: r for r in storage.ResultsRepository(RESULTS_TABLE, BUCKET, 1000).query(JOB)}
+    rows = {r["custom_id"]: r for r in ResultsRepository(RESULTS_TABLE, BUCKET, 1000).query(JOB)}
     assert sorted(rows) == ["b", "d", "line-2", "line-7"]
     assert rows["b"]["ok"] is False
     assert rows["b"]["line"] == 4
@@ -225,7 +233,7 @@ def test_reject_refuses_the_same_file_and_stages_nothing(aws: None, tmp_path: Pa
     assert not report.accepted
     assert report.reason is not None
     assert report.reason.startswith("rejected: 4 invalid line(s)")
-    assert s3_keys() == [storage.errors_key(JOB)]
+    assert s3_keys() == [errors_key(JOB)]
 
 
 def test_duplicate_ids_reject_the_file_even_with_skip_naming_both_lines(aws: None, tmp_path: Path) -> None:
@@ -236,8 +244,8 @@ def test_duplicate_ids_reject_the_file_even_with_skip_naming_both_lines(aws: Non
     assert report.reason.startswith("rejected: 1 duplicate custom_id(s) — line 4: duplicate custom_id 'a'")
     assert "first used on line 1" in report.reason
     assert "even with on-invalid=skip" in report.reason
-    assert s3_keys() == [storage.errors_key(JOB)]  # nothing staged, no results rows
-    assert list(storage.ResultsRepository(RESULTS_TABLE, BUCKET, 1000).query(JOB)) == []
+    assert s3_keys() == [errors_key(JOB)]  # nothing staged, no results rows
+    assert list(ResultsRepository(RESULTS_TABLE, BUCKET, 1000).query(JOB)) == []
 
 
 def test_an_invalid_lines_readable_id_counts_for_duplicates(aws: None, tmp_path: Path) -> None:
@@ -266,9 +274,9 @@ def test_skip_with_no_valid_line_writes_every_result_and_submits_nothing(aws: No
     assert (report.request_count, report.invalid_count) == (0, 2)
     assert report.reason is not None
     assert report.reason.startswith(NO_VALID_LINES)
-    results = [BatchResult.model_validate_json(line) for line in s3_lines(storage.results_key(JOB))]
+    results = [BatchResult.model_validate_json(line) for line in s3_lines(results_key(JOB))]
     assert [(r.line, r.custom_id) for r in results] == [(1, "line-1"), (2, "x")]
-    assert not any(k.startswith(storage.staging_prefix(JOB)) for k in s3_keys())
+    assert not any(k.startswith(staging_prefix(JOB)) for k in s3_keys())
 
 
 def test_blank_lines_crlf_and_a_bom_are_accepted(aws: None, tmp_path: Path) -> None:
@@ -282,7 +290,7 @@ def test_blank_lines_crlf_and_a_bom_are_accepted(aws: None, tmp_path: Path) -> N
 
     assert report.accepted
     assert (report.request_count, report.line_count) == (2, 4)
-    index = [json.loads(line) for line in s3_lines(storage.chunk_index_key(JOB, 1))]
+    index = [json.loads(line) for line in s3_lines(chunk_index_key(JOB, 1))]
     assert [(i["line"], i["custom_id"]) for i in index] == [(1, "a"), (4, "b")]
 
 
@@ -290,7 +298,7 @@ def test_an_invalid_utf8_line_is_named_and_skipped(aws: None, tmp_path: Path) ->
     data = lines_of([ok("a")]) + '{"custom_id": "b", "user_message": "café"}\n'.encode("cp1252")
     report = run(data, tmp_path)
     assert report.accepted
-    (result,) = staged_results(storage.invalid_results_key(JOB))
+    (result,) = staged_results(invalid_results_key(JOB))
     assert (result.line, result.custom_id) == (2, "line-2")
     assert result.error is not None
     assert "line 2" in result.error
@@ -299,7 +307,7 @@ def test_an_invalid_utf8_line_is_named_and_skipped(aws: None, tmp_path: Path) ->
 
 def test_a_fallback_id_never_collides_with_a_real_custom_id(aws: None, tmp_path: Path) -> None:
     run(lines_of([ok("q"), "{bad", ok("line-2")]), tmp_path)
-    (result,) = staged_results(storage.invalid_results_key(JOB))
+    (result,) = staged_results(invalid_results_key(JOB))
     assert result.custom_id == "line-2-invalid"
 
 
@@ -375,7 +383,7 @@ def test_a_line_larger_than_the_provider_accepts_is_a_line_error(
 ) -> None:
     report = run(lines_of([ok("small"), ok("huge", user_message="x" * 3000)]), tmp_path)
     assert report.accepted
-    (result,) = staged_results(storage.invalid_results_key(JOB))
+    (result,) = staged_results(invalid_results_key(JOB))
     assert result.custom_id == "huge"
     assert result.error is not None
     assert "line 2, field user_message" in result.error

@@ -23,7 +23,6 @@ from typing import Any
 
 import boto3
 
-from batch_gateway import storage
 from batch_gateway.intake.spec import (
     META_MODEL,
     META_ON_INVALID,
@@ -33,6 +32,9 @@ from batch_gateway.intake.spec import (
 )
 from batch_gateway.models import JobSpec, JobSummary
 from batch_gateway.settings import Settings
+from batch_gateway.storage.jobs import JOB_SK, JobsRepository, counts_of, from_dynamo
+from batch_gateway.storage.keys import errors_key, results_key, summary_key
+from batch_gateway.storage.results import ResultsRepository
 from batch_gateway.workflow.cancel import cancel_job
 from batch_gateway_local.emulator import EmulatorServer
 from batch_gateway_local.stack.app_files import PROJECT_ROOT, TEMPLATE
@@ -95,7 +97,7 @@ class JobProgress:
 
     @property
     def items_done(self) -> int:
-        return sum(storage.counts_of(c).total for c in self.chunks if "collected_at" in c)
+        return sum(counts_of(c).total for c in self.chunks if "collected_at" in c)
 
 
 _TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -191,7 +193,7 @@ class LocalGateway:
 
     def progress(self, job_id: str) -> JobProgress:
         assert self.stack is not None, "use LocalGateway as a context manager"
-        jobs = storage.JobsRepository(self.outputs["JobsTableName"])
+        jobs = JobsRepository(self.outputs["JobsTableName"])
         with self.stack.between_invocations():
             job = jobs.get_job(job_id)
             return JobProgress(job=job, chunks=jobs.list_chunks(job_id) if job else [])
@@ -244,12 +246,12 @@ class LocalGateway:
         return invoke_scheduled(self, "ReconcilerFunction")
 
     def results_table_rows(self, job_id: str) -> Iterator[dict[str, Any]]:
-        return storage.ResultsRepository(self.outputs["ResultsTableName"], self.bucket, 1).query(job_id)
+        return ResultsRepository(self.outputs["ResultsTableName"], self.bucket, 1).query(job_id)
 
     def job_row(self, job_id: str) -> dict[str, Any]:
         table = boto3.resource("dynamodb").Table(self.outputs["JobsTableName"])
-        item = table.get_item(Key={"job_id": job_id, "sk": storage.JOB_SK}).get("Item") or {}
-        row: dict[str, Any] = storage.from_dynamo(item)
+        item = table.get_item(Key={"job_id": job_id, "sk": JOB_SK}).get("Item") or {}
+        row: dict[str, Any] = from_dynamo(item)
         return row
 
     def export(self, job_id: str, out_dir: Path, *, results_table: bool = True) -> dict[str, Path]:
@@ -262,9 +264,9 @@ class LocalGateway:
         s3 = boto3.client("s3")
         written: dict[str, Path] = {}
         for name, key in (
-            ("results.jsonl", storage.results_key(job_id)),
-            ("summary.json", storage.summary_key(job_id)),
-            ("errors.jsonl", storage.errors_key(job_id)),
+            ("results.jsonl", results_key(job_id)),
+            ("summary.json", summary_key(job_id)),
+            ("errors.jsonl", errors_key(job_id)),
         ):
             target = out_dir / name
             try:

@@ -19,7 +19,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from botocore.exceptions import ClientError
 
-from batch_gateway import storage
 from batch_gateway.api import submission
 from batch_gateway.api.errors import (
     COMMON_ERRORS,
@@ -47,7 +46,8 @@ from batch_gateway.intake.spec import new_job
 from batch_gateway.models import BatchStatus
 from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.settings import get_settings
-from batch_gateway.storage.jobs import ChunkRow, JobsRepository
+from batch_gateway.storage.jobs import JOB_RECORD_TYPE, JOB_SK, ChunkRow, JobsRepository
+from batch_gateway.storage.keys import s3_uri
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # (Router.__init__ lacks "-> None")
 
@@ -90,9 +90,9 @@ def submit_batch(
         raise ApiError(413, "payload_too_large", TOO_LARGE)
     settings = get_settings()
     submitted = submission.submit(request, idempotency_key, _caller, settings)
-    jobs = storage.JobsRepository(settings.jobs_table)
+    jobs = JobsRepository(settings.jobs_table)
     # The S3 notification starts intake; this row makes the job readable before it runs.
-    source = storage.s3_uri(settings.data_bucket, submitted.key)
+    source = s3_uri(settings.data_bucket, submitted.key)
     jobs.create_job(new_job(submitted.job_id, submitted.spec, source))
     job = jobs.get_job(submitted.job_id)
     assert job is not None
@@ -136,10 +136,10 @@ def list_batches(
             scope,
             {"job_id": str, "sk": str, "record_type": str, "created_at": (int, float)},
         )
-        if start["sk"] != storage.JOB_SK or start["record_type"] != storage.JOB_RECORD_TYPE:
+        if start["sk"] != JOB_SK or start["record_type"] != JOB_RECORD_TYPE:
             raise ApiError(400, "invalid_next_token", "next_token does not belong to this listing")
     try:
-        jobs, last_key = storage.JobsRepository(get_settings().jobs_table).list_jobs(limit, status, start)
+        jobs, last_key = JobsRepository(get_settings().jobs_table).list_jobs(limit, status, start)
     except ClientError as exc:
         raise invalid_start(exc) from exc
     return JobList(

@@ -21,7 +21,6 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from batch_gateway import storage
 from batch_gateway.api.errors import JOB_ERRORS, ApiError, documented, documented_error
 from batch_gateway.api.models import (
     DEFAULT_PAGE_SIZE,
@@ -36,6 +35,7 @@ from batch_gateway.api.submission import split_s3_uri
 from batch_gateway.api.tokens import decode_token, encode_token, invalid_start
 from batch_gateway.api.views import JobIdPath, find_job
 from batch_gateway.settings import get_settings
+from batch_gateway.storage.results import ResultsRepository
 
 PRESIGNED_URL_SECONDS = 3600
 # What a response may carry (Lambda returns at most 6 MB): result pages stop early past this.
@@ -107,7 +107,7 @@ def _page(job_id: str, limit: int, next_token: str | None, only: ResultFilter | 
     start = decode_token(next_token, scope, {"job_id": str, "custom_id": str}) if next_token else None
     if start is not None and start["job_id"] != job_id:
         raise ApiError(400, "invalid_next_token", "next_token belongs to another job")
-    repository = storage.ResultsRepository(settings.results_table, settings.data_bucket, 1)
+    repository = ResultsRepository(settings.results_table, settings.data_bucket, 1)
     try:
         rows, last_key = repository.page(job_id, limit, start, errors_only=only == "errors")
     except ClientError as exc:
@@ -145,7 +145,7 @@ def get_result(
         wanted, fits = custom_id, False
     row = None
     if fits:
-        row = storage.ResultsRepository(settings.results_table, settings.data_bucket, 1).get(job_id, wanted)
+        row = ResultsRepository(settings.results_table, settings.data_bucket, 1).get(job_id, wanted)
     if row is None:
         raise ApiError(
             404, "not_found", f"job {job_id} has no result for custom_id '{quote(wanted, safe='')}' (yet)"

@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
-from batch_gateway import storage
 from batch_gateway.api.errors import MAX_DETAILS, THROTTLING_CODES, ApiError
 from batch_gateway.api.models import MAX_SOURCE_BYTES, MAX_SYSTEM_PROMPT_BYTES, SubmitBatch
 from batch_gateway.intake.checks import LineError, parse_item
@@ -38,6 +37,7 @@ from batch_gateway.intake.spec import (
 from batch_gateway.models import JobSpec
 from batch_gateway.providers.requests import request_builder_for
 from batch_gateway.settings import Settings
+from batch_gateway.storage.aws import s3_client
 
 API_INBOX_PREFIX = "inbox/api/"
 # Sources inside the data bucket must live here: an upload under inbox/ starts a job by itself.
@@ -203,7 +203,7 @@ def check_source(source: str, settings: Settings) -> tuple[str, str, int]:
             "or add its bucket to the stack parameter ApiSourceBuckets",
         )
     try:
-        head = storage.s3_client().head_object(Bucket=bucket, Key=key)
+        head = s3_client().head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in THROTTLING_CODES:
             raise
@@ -268,7 +268,7 @@ def _is_condition_failure(exc: ClientError) -> bool:
 
 def existing_submission(bucket: str, key: str, request_hash: str) -> str:
     """The version of an earlier submission under this Idempotency-Key, if it was the same request."""
-    head = storage.s3_client().head_object(Bucket=bucket, Key=key)
+    head = s3_client().head_object(Bucket=bucket, Key=key)
     if head.get("Metadata", {}).get(META_REQUEST_SHA256) != request_hash:
         raise ApiError(
             409,
@@ -281,7 +281,7 @@ def existing_submission(bucket: str, key: str, request_hash: str) -> str:
 def write_inline(bucket: str, key: str, body: bytes, metadata: dict[str, str]) -> str | None:
     """Write the items; the new version, or None when the key was taken (an earlier submission)."""
     try:
-        response = storage.s3_client().put_object(
+        response = s3_client().put_object(
             Bucket=bucket,
             Key=key,
             Body=body,
@@ -300,7 +300,7 @@ def write_inline(bucket: str, key: str, body: bytes, metadata: dict[str, str]) -
 
 def copy_source(source: tuple[str, str, int], bucket: str, key: str, metadata: dict[str, str]) -> str | None:
     """Server-side copy into the inbox, created only if the key is free (multipart, conditional complete)."""
-    s3 = storage.s3_client()
+    s3 = s3_client()
     source_bucket, source_key, size = source
     upload = s3.create_multipart_upload(
         Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/x-ndjson"

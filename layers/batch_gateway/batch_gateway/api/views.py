@@ -16,11 +16,11 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from batch_gateway import storage
 from batch_gateway.api.errors import ApiError
 from batch_gateway.api.models import JobView, Links
 from batch_gateway.models import JobSummary
 from batch_gateway.settings import get_settings
+from batch_gateway.storage.jobs import JobsRepository
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 JobIdPath = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The job id.")]
@@ -28,7 +28,7 @@ JobIdPath = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The job id.
 
 def find_job(job_id: str) -> JobSummary:
     """The job's summary, or a 404."""
-    job = storage.JobsRepository(get_settings().jobs_table).get_job(job_id)
+    job = JobsRepository(get_settings().jobs_table).get_job(job_id)
     if job is None:
         raise ApiError(404, "not_found", f"no job '{job_id}'")
     return job

@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from batch_gateway import storage
 from batch_gateway.intake.chunk_writer import ChunkManifest
 from batch_gateway.lines import iter_numbered_lines
+from batch_gateway.storage.keys import chunk_index_key, chunk_requests_key
+from batch_gateway.storage.s3 import download_file, upload_file
 
 KeyFunction = Callable[[str, int], str]
 
@@ -84,10 +85,10 @@ def _move_lines(
     """Move ``count`` lines: the donor's last ones before the receiver's (a previous donor), or the
     donor's first ones after them (a next donor). Both request and index files; returns request bytes."""
     moved_bytes = 0
-    for key_of in (storage.chunk_requests_key, storage.chunk_index_key):
+    for key_of in (chunk_requests_key, chunk_index_key):
         donor_path, receiver_path = workdir / "donor.jsonl", workdir / "receiver.jsonl"
-        storage.download_file(bucket, key_of(job_id, donor.chunk), donor_path)
-        storage.download_file(bucket, key_of(job_id, receiver.chunk), receiver_path)
+        download_file(bucket, key_of(job_id, donor.chunk), donor_path)
+        download_file(bucket, key_of(job_id, receiver.chunk), receiver_path)
         keep = donor.item_count - count if from_previous else count
         new_donor, new_receiver = workdir / "new-donor.jsonl", workdir / "new-receiver.jsonl"
         with donor_path.open("rb") as source, new_donor.open("wb") as kept, new_receiver.open("wb") as out:
@@ -103,10 +104,10 @@ def _move_lines(
                     _write(_lines(existing), out)
                 moved = _write(head, out)
                 _write(lines, kept)
-        if key_of is storage.chunk_requests_key:
+        if key_of is chunk_requests_key:
             moved_bytes = moved
-        storage.upload_file(new_donor, bucket, key_of(job_id, donor.chunk))
-        storage.upload_file(new_receiver, bucket, key_of(job_id, receiver.chunk))
+        upload_file(new_donor, bucket, key_of(job_id, donor.chunk))
+        upload_file(new_receiver, bucket, key_of(job_id, receiver.chunk))
     return moved_bytes
 
 

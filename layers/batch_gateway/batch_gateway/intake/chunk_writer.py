@@ -21,7 +21,8 @@ from typing import IO, NamedTuple
 
 from pydantic import BaseModel
 
-from batch_gateway import storage
+from batch_gateway.storage.keys import chunk_index_key, chunk_requests_key
+from batch_gateway.storage.s3 import upload_file
 
 # Keep provider batches comfortably below the provider's byte cap: JSON overhead differs slightly.
 PROVIDER_BYTES_HEADROOM = 0.95
@@ -94,12 +95,8 @@ class ChunkWriter:
         chunk = self._chunk
         self._requests.close()
         self._index.close()
-        storage.upload_file(
-            Path(self._requests.name), self._bucket, storage.chunk_requests_key(self._job_id, chunk)
-        )
-        storage.upload_file(
-            Path(self._index.name), self._bucket, storage.chunk_index_key(self._job_id, chunk)
-        )
+        upload_file(Path(self._requests.name), self._bucket, chunk_requests_key(self._job_id, chunk))
+        upload_file(Path(self._index.name), self._bucket, chunk_index_key(self._job_id, chunk))
         Path(self._requests.name).unlink()
         Path(self._index.name).unlink()
         self.manifests.append(

@@ -20,7 +20,6 @@ from typing import IO, Any
 
 from pydantic import BaseModel
 
-from batch_gateway import storage
 from batch_gateway.intake.spec import (
     ACCEPTED_SUFFIXES,
     JobSpecError,
@@ -32,6 +31,10 @@ from batch_gateway.intake.split import IntakeReport, split_into_chunks
 from batch_gateway.models import BatchStatus, JobSummary, ResultCounts
 from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.settings import Settings
+from batch_gateway.storage.aws import s3_client, stepfunctions_client
+from batch_gateway.storage.jobs import JobsRepository
+from batch_gateway.storage.keys import errors_key, results_key, s3_uri, summary_key
+from batch_gateway.storage.s3 import open_object, put_json
 from batch_gateway.workflow.payloads import ExecutionInput
 
 
@@ -57,15 +60,15 @@ def intake_object(bucket: str, key: str, version_id: str | None, settings: Setti
         return IntakeOutcome(
             job_id=None, status="ignored", reason=f"'{key}' does not end in {' or '.join(ACCEPTED_SUFFIXES)}"
         )
-    client = storage.s3_client()
+    client = s3_client()
     head = (
         client.head_object(Bucket=bucket, Key=key, VersionId=version_id)
         if version_id
         else (client.head_object(Bucket=bucket, Key=key))
     )
     job_id = job_id_for(bucket, key, version_id or head["ETag"].strip('"'))
-    jobs = storage.JobsRepository(settings.jobs_table)
-    source = storage.s3_uri(bucket, key)
+    jobs = JobsRepository(settings.jobs_table)
+    source = s3_uri(bucket, key)
     try:
         spec = job_spec_from_metadata(head.get("Metadata", {}), settings)
     except JobSpecError as exc:
@@ -99,11 +102,11 @@ def workdir() -> tempfile.TemporaryDirectory[str]:
 
 
 def open_source(bucket: str, key: str, version_id: str | None) -> IO[bytes]:
-    return storage.open_object(bucket, key, version_id)
+    return open_object(bucket, key, version_id)
 
 
 def _reject_without_spec(
-    jobs: storage.JobsRepository, job_id: str, source: str, reason: str, settings: Settings
+    jobs: JobsRepository, job_id: str, source: str, reason: str, settings: Settings
 ) -> IntakeOutcome:
     job = JobSummary(
         job_id=job_id,
@@ -118,25 +121,21 @@ def _reject_without_spec(
     return _reject(jobs, job, report, settings)
 
 
-def _reject(
-    jobs: storage.JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings
-) -> IntakeOutcome:
+def _reject(jobs: JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings) -> IntakeOutcome:
     metrics.add_metric(name="FilesRejected", unit=MetricUnit.Count, value=1)
     job.status = BatchStatus.FAILED
     job.reason = report.reason
     job.request_count = report.request_count
     job.finished_at = time.time()
     if report.error_count:
-        job.errors_uri = storage.s3_uri(settings.data_bucket, storage.errors_key(job.job_id))
+        job.errors_uri = s3_uri(settings.data_bucket, errors_key(job.job_id))
     jobs.save_job(job)
-    storage.put_json(
-        settings.data_bucket, storage.summary_key(job.job_id), job.model_dump(mode="json", exclude={"raw"})
-    )
+    put_json(settings.data_bucket, summary_key(job.job_id), job.model_dump(mode="json", exclude={"raw"}))
     return IntakeOutcome(job_id=job.job_id, status="rejected", reason=report.reason)
 
 
 def _finish_without_valid_lines(
-    jobs: storage.JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings
+    jobs: JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings
 ) -> IntakeOutcome:
     """on_invalid=skip and no line is valid: every line already has its error result; no workflow."""
     bucket = settings.data_bucket
@@ -145,17 +144,15 @@ def _finish_without_valid_lines(
     job.request_count = 0
     job.invalid_count = report.invalid_count
     job.counts = ResultCounts(invalid=report.invalid_count)
-    job.results_uri = storage.s3_uri(bucket, storage.results_key(job.job_id))
-    job.errors_uri = storage.s3_uri(bucket, storage.errors_key(job.job_id))
+    job.results_uri = s3_uri(bucket, results_key(job.job_id))
+    job.errors_uri = s3_uri(bucket, errors_key(job.job_id))
     job.finished_at = time.time()
     jobs.save_job(job)
-    storage.put_json(bucket, storage.summary_key(job.job_id), job.model_dump(mode="json", exclude={"raw"}))
+    put_json(bucket, summary_key(job.job_id), job.model_dump(mode="json", exclude={"raw"}))
     return IntakeOutcome(job_id=job.job_id, status="failed", reason=report.reason)
 
 
-def _start(
-    jobs: storage.JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings
-) -> IntakeOutcome:
+def _start(jobs: JobsRepository, job: JobSummary, report: IntakeReport, settings: Settings) -> IntakeOutcome:
     metrics.add_metric(name="ItemsAccepted", unit=MetricUnit.Count, value=report.request_count)
     metrics.add_metric(name="ItemsInvalid", unit=MetricUnit.Count, value=report.error_count)
     for manifest in report.chunks:
@@ -170,10 +167,10 @@ def _start(
     job.request_count = report.request_count
     job.invalid_count = report.invalid_count
     if report.invalid_count:
-        job.errors_uri = storage.s3_uri(settings.data_bucket, storage.errors_key(job.job_id))
+        job.errors_uri = s3_uri(settings.data_bucket, errors_key(job.job_id))
     job.chunk_count = len(report.chunks)
     jobs.save_job(job)
-    sfn = storage.stepfunctions_client()
+    sfn = stepfunctions_client()
     try:
         execution = sfn.start_execution(
             stateMachineArn=settings.state_machine_arn,

@@ -21,7 +21,6 @@ from typing import IO
 
 from pydantic import BaseModel
 
-from batch_gateway import storage
 from batch_gateway.intake.bedrock_minimum import below_minimum_reason, top_up_short_chunks
 from batch_gateway.intake.chunk_writer import PROVIDER_BYTES_HEADROOM, ChunkManifest, ChunkWriters
 from batch_gateway.intake.line_validator import LineValidator
@@ -30,6 +29,9 @@ from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult, JobSpec
 from batch_gateway.providers.requests import request_builder_for
 from batch_gateway.settings import Settings
+from batch_gateway.storage.keys import errors_key, invalid_results_key, results_key, s3_uri, staging_prefix
+from batch_gateway.storage.results import ResultsRepository, keyed_result
+from batch_gateway.storage.s3 import delete_prefix, upload_file
 
 NO_VALID_LINES = "no valid lines to submit"
 
@@ -88,8 +90,8 @@ def _split(
     )
     if validator.rejects_file:
         writers.abandon()
-        storage.upload_file(errors_path, settings.data_bucket, storage.errors_key(job_id))
-        storage.delete_prefix(settings.data_bucket, storage.staging_prefix(job_id))
+        upload_file(errors_path, settings.data_bucket, errors_key(job_id))
+        delete_prefix(settings.data_bucket, staging_prefix(job_id))
         report.reason = validator.rejection_reason(_errors_uri(job_id, settings))
         return report
     report.chunks = writers.finish()
@@ -109,7 +111,7 @@ def _conclude(
     if spec.provider == "bedrock" and report.chunks:
         rejection = _bedrock_minimum(report.chunks, job_id, settings, workdir)
         if rejection is not None:
-            storage.delete_prefix(settings.data_bucket, storage.staging_prefix(job_id))
+            delete_prefix(settings.data_bucket, staging_prefix(job_id))
             report.chunks, report.reason = [], rejection
             return report
     report.request_count = sum(c.item_count for c in report.chunks)
@@ -129,7 +131,7 @@ def _conclude(
 
 
 def _errors_uri(job_id: str, settings: Settings) -> str:
-    return storage.s3_uri(settings.data_bucket, storage.errors_key(job_id))
+    return s3_uri(settings.data_bucket, errors_key(job_id))
 
 
 def _bedrock_minimum(
@@ -168,7 +170,7 @@ def _stage_invalid(
     """Skipped lines' results: results-table rows, plus the staged keyed file finalization merges
     (or, when nothing was submitted, results.jsonl itself)."""
     bucket = settings.data_bucket
-    storage.upload_file(workdir / "errors.jsonl", bucket, storage.errors_key(job_id))
+    upload_file(workdir / "errors.jsonl", bucket, errors_key(job_id))
     out_path = workdir / "invalid.results.jsonl"
     with out_path.open("wb") as out:
 
@@ -176,13 +178,11 @@ def _stage_invalid(
             for result in invalid_results(spool, taken):
                 payload = result.model_dump_json().encode()
                 out.write(
-                    storage.keyed_result(result.line or 0, payload, "invalid")
-                    if submitted
-                    else payload + b"\n"
+                    keyed_result(result.line or 0, payload, "invalid") if submitted else payload + b"\n"
                 )
                 yield result
 
-        results = storage.ResultsRepository.for_writing(settings, bucket)
+        results = ResultsRepository.for_writing(settings, bucket)
         results.write(job_id, written())
-    key = storage.invalid_results_key(job_id) if submitted else storage.results_key(job_id)
-    storage.upload_file(out_path, bucket, key)
+    key = invalid_results_key(job_id) if submitted else results_key(job_id)
+    upload_file(out_path, bucket, key)

@@ -28,9 +28,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from pydantic import Field
 
-from batch_gateway import storage
 from batch_gateway.models import BatchJobInfo, BatchStatus, JobSummary, ResultCounts
 from batch_gateway.observability import MetricUnit, logger, metrics
+from batch_gateway.storage.jobs import JOB_SK, from_dynamo
+from batch_gateway.storage.keys import s3_uri, summary_key
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -68,11 +69,11 @@ class PublishError(RuntimeError):
 
 
 def _image(raw: dict[str, Any] | None) -> dict[str, Any] | None:
-    return storage.from_dynamo(raw) if raw else None
+    return from_dynamo(raw) if raw else None
 
 
 def _is_job_row(image: dict[str, Any] | None) -> bool:
-    return bool(image) and image.get("sk") == storage.JOB_SK  # type: ignore[union-attr]
+    return bool(image) and image.get("sk") == JOB_SK  # type: ignore[union-attr]
 
 
 def state_change(record: DynamoDBRecord, bucket: str) -> JobStateChange | None:
@@ -103,7 +104,7 @@ def state_change(record: DynamoDBRecord, bucket: str) -> JobStateChange | None:
         reason=job.reason,
         cancel_requested=job.cancel_requested,
         results_uri=job.results_uri,
-        summary_uri=storage.s3_uri(bucket, storage.summary_key(job.job_id)) if job.results_uri else None,
+        summary_uri=s3_uri(bucket, summary_key(job.job_id)) if job.results_uri else None,
         errors_uri=job.errors_uri,
         finished_at=job.finished_at,
         changed_at=job.updated_at,

@@ -23,11 +23,13 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from batch_gateway import storage
 from batch_gateway.intake.spec import ACCEPTED_SUFFIXES, job_id_for
 from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.settings import Settings
+from batch_gateway.storage.aws import s3_client
 from batch_gateway.storage.claims import ScheduledClaims
+from batch_gateway.storage.keys import s3_uri
+from batch_gateway.storage.s3 import put_json
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CopySourceTypeDef
@@ -79,7 +81,7 @@ class ScheduledRunReport(BaseModel):
 
 def latest_files(bucket: str) -> Iterator[ScheduledFile]:
     """The current version of every object under ``scheduled/`` (deleted files excluded)."""
-    client = storage.s3_client()
+    client = s3_client()
     for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=SCHEDULED_PREFIX):
         for version in page.get("Versions", []):
             if version.get("IsLatest") and not version["Key"].endswith("/"):
@@ -100,7 +102,7 @@ def inbox_key_for(file: ScheduledFile, claim_id: str) -> str:
 
 def _existing_version(bucket: str, key: str) -> str | None:
     try:
-        head = storage.s3_client().head_object(Bucket=bucket, Key=key)
+        head = s3_client().head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
             return None
@@ -113,7 +115,7 @@ def _copy_to_inbox(bucket: str, file: ScheduledFile, inbox_key: str) -> str:
     source: CopySourceTypeDef = {"Bucket": bucket, "Key": file.key}
     if file.version_id:  # exactly the version that was claimed, even if the file changed since
         source["VersionId"] = file.version_id
-    client = storage.s3_client()
+    client = s3_client()
     if file.size <= SINGLE_COPY_MAX_BYTES:
         copied = client.copy_object(Bucket=bucket, Key=inbox_key, CopySource=source, MetadataDirective="COPY")
         return str(copied.get("VersionId") or copied["CopyObjectResult"]["ETag"].strip('"'))
@@ -134,7 +136,7 @@ def submit_file(file: ScheduledFile, bucket: str, claims: ScheduledClaims) -> Su
     if not file.key.lower().endswith(ACCEPTED_SUFFIXES):
         return Skipped(key=file.key, reason=f"not a {' or '.join(ACCEPTED_SUFFIXES)} file")
     claim_id = job_id_for(bucket, file.key, file.version)
-    if not claims.claim(claim_id, storage.s3_uri(bucket, file.key), CLAIM_LEASE_SECONDS):
+    if not claims.claim(claim_id, s3_uri(bucket, file.key), CLAIM_LEASE_SECONDS):
         return Skipped(key=file.key, reason=_skip_reason(claims, claim_id))
     inbox_key = inbox_key_for(file, claim_id)
     # A run that died after copying left the copy behind: adopt it instead of copying again.
@@ -176,8 +178,8 @@ def run_scheduled_submissions(
 def _publish(report: ScheduledRunReport, bucket: str) -> None:
     stamp = datetime.fromtimestamp(report.started_at, UTC).strftime("%Y-%m-%dT%H-%M-%S.%fZ")
     key = f"{REPORTS_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}.json"  # overlapping runs never collide
-    report.report_uri = storage.s3_uri(bucket, key)
-    storage.put_json(bucket, key, report.model_dump(mode="json"))
+    report.report_uri = s3_uri(bucket, key)
+    put_json(bucket, key, report.model_dump(mode="json"))
     metrics.add_metric(name="ScheduledFilesSubmitted", unit=MetricUnit.Count, value=len(report.submitted))
     metrics.add_metric(name="ScheduledFilesSkipped", unit=MetricUnit.Count, value=len(report.skipped))
     logger.info(

@@ -22,7 +22,6 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from batch_gateway import storage
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchItem, BatchStatus, JobSpec
 from batch_gateway.providers.bedrock.parsing import bedrock_progress, decode_record_line, parse_bedrock_line
@@ -30,6 +29,9 @@ from batch_gateway.providers.errors import ProviderError, ProviderUnavailableErr
 from batch_gateway.providers.requests import request_builder_for
 from batch_gateway.providers.streaming import resumable_lines
 from batch_gateway.providers.types import BatchProgress, ProviderResult, SubmittedBatch
+from batch_gateway.storage.aws import s3_client
+from batch_gateway.storage.keys import chunk_requests_key, s3_uri, staging_prefix
+from batch_gateway.storage.s3 import open_object
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
@@ -61,7 +63,7 @@ def output_prefix(job_id: str, metadata: dict[str, str]) -> str:
     """Where one (round, attempt) of a chunk has Bedrock write its output (under staging/: same lifecycle)."""
     chunk = int(metadata["chunk"])
     return (
-        f"{storage.staging_prefix(job_id)}{OUTPUT_FOLDER}/"
+        f"{staging_prefix(job_id)}{OUTPUT_FOLDER}/"
         f"chunk-{chunk:04d}-r{metadata['round']}-a{metadata['attempt']}/"
     )
 
@@ -143,7 +145,7 @@ class BedrockBatchProvider:
                 "DATA_BUCKET must be set"
             )
         job_id = metadata["batch_gateway_job"]
-        input_key = storage.chunk_requests_key(job_id, int(metadata["chunk"]), int(metadata["round"]))
+        input_key = chunk_requests_key(job_id, int(metadata["chunk"]), int(metadata["round"]))
         job_name, token = submission_ids(self._bucket, metadata)
         with self._errors("the batch inference job"):
             created = self.client.create_model_invocation_job(
@@ -153,14 +155,12 @@ class BedrockBatchProvider:
                 modelId=spec.model,
                 inputDataConfig={
                     "s3InputDataConfig": {
-                        "s3Uri": storage.s3_uri(self._bucket, input_key),
+                        "s3Uri": s3_uri(self._bucket, input_key),
                         "s3InputFormat": "JSONL",
                     }
                 },
                 outputDataConfig={
-                    "s3OutputDataConfig": {
-                        "s3Uri": storage.s3_uri(self._bucket, output_prefix(job_id, metadata))
-                    }
+                    "s3OutputDataConfig": {"s3Uri": s3_uri(self._bucket, output_prefix(job_id, metadata))}
                 },
                 timeoutDurationInHours=TIMEOUT_HOURS,
             )
@@ -202,7 +202,7 @@ class BedrockBatchProvider:
         bucket, key = self.output_location(progress.raw)
         if not self._exists(bucket, key):
             return
-        source = f"Bedrock output {storage.s3_uri(bucket, key)}"
+        source = f"Bedrock output {s3_uri(bucket, key)}"
 
         def open_lines() -> AbstractContextManager[Iterable[str]]:
             return _object_lines(bucket, key)
@@ -233,7 +233,7 @@ class BedrockBatchProvider:
         from botocore.exceptions import ClientError
 
         try:
-            storage.s3_client().head_object(Bucket=bucket, Key=key)
+            s3_client().head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
@@ -246,7 +246,7 @@ class BedrockBatchProvider:
 
 @contextmanager
 def _object_lines(bucket: str, key: str) -> Iterator[Iterable[str]]:
-    body = storage.open_object(bucket, key)
+    body = open_object(bucket, key)
     try:
         yield (line.decode("utf-8") for _, line in iter_numbered_lines(body))
     finally:
