@@ -1,4 +1,4 @@
-"""The HTTP API over HTTP: the `local up` front (api_server) on a free port over the offline stack.
+"""The HTTP API over HTTP: the `local up` front (api_front) on a free port over the offline stack.
 
 Auth as API Gateway enforces it, routing, size limits, throttling, bad requests, the presigned
 download, and a property-based run of schemathesis against openapi.json (no 5xx, nothing that

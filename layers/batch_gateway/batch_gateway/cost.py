@@ -38,7 +38,7 @@ def model_prices(provider: str, model: str) -> dict[str, float] | None:
 
 
 def usage_cost(provider: str, prices: dict[str, float], usage: dict[str, int]) -> float:
-    """USD for one usage dict in the gateway's normalised form (see providers.parsing)."""
+    """USD for one usage dict in the gateway's normalised form (see providers/openai/parsing.openai_usage and providers/anthropic/parsing.anthropic_usage)."""
     prompt = usage.get("prompt_tokens", 0)
     output = usage.get("completion_tokens", 0) * prices["output"]
     if provider in ("anthropic", "bedrock"):  # Bedrock answers with Claude's own usage fields
