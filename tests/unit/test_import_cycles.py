@@ -1,8 +1,9 @@
 """No import cycles in our packages: the folder tree reads top to bottom, and stays that way.
 
-Every import counts, including one inside a function (a late import that dodges a cycle is still a
-cycle in the design); only imports under ``if TYPE_CHECKING:`` are left out, since they never run.
-``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else to ``pkg``.
+Every import counts: one inside a function (a late import that dodges a cycle is still a cycle in
+the design) and one under ``if TYPE_CHECKING:`` (two modules whose types need each other belong
+together, or one of them holds a type that belongs lower). ``from pkg import name`` is an edge to
+``pkg.name`` when that is a module, else to ``pkg``.
 """
 
 from __future__ import annotations
@@ -30,26 +31,10 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
 def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            yield from (n for child in node.orelse for n in _imports_of(child))
-            continue
-        yield from _imports_of(node)
-
-
-def _imports_of(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    if isinstance(node, ast.Import | ast.ImportFrom):
-        yield node
-    else:
-        yield from _imports(node)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
 
 
 def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, known: set[str]) -> set[str]:
@@ -137,4 +122,38 @@ def test_the_check_sees_a_cycle() -> None:
     late = ast.parse("def f():\n    from pkg import b\n")
     assert [_targets(n, "pkg.a", False, {"pkg.b"}) for n in _imports(late)] == [{"pkg.b"}]
     guarded = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.b\n")
-    assert [n for n in _imports(guarded) if isinstance(n, ast.Import)] == []
+    assert [_targets(n, "pkg.a", False, {"pkg.b"}) for n in _imports(guarded)][-1] == {"pkg.b"}
+
+
+# The layer's folders, bottom first: a module imports only from its own folder or one below.
+# (intake sits above workflow: it starts the execution with workflow's ExecutionInput.)
+LAYERS = ("base", "storage", "providers", "workflow", "intake", "triggers", "api")
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and parts[1] in LAYERS else "base"
+
+
+def test_the_layer_folders_import_only_downwards() -> None:
+    graph = import_graph()
+    upward = [
+        f"{module} -> {target}"
+        for module, targets in sorted(graph.items())
+        if module.startswith("batch_gateway.")
+        for target in sorted(targets)
+        if target.startswith("batch_gateway.") and LAYERS.index(_layer(target)) > LAYERS.index(_layer(module))
+    ]
+    assert upward == [], "imports against the layer order " + " < ".join(LAYERS) + ":\n" + "\n".join(upward)
+
+
+def test_the_deployed_package_never_imports_the_local_tooling() -> None:
+    graph = import_graph()
+    leaks = [
+        f"{module} -> {target}"
+        for module, targets in sorted(graph.items())
+        if module.startswith("batch_gateway.") or module == "batch_gateway"
+        for target in targets
+        if target.startswith("batch_gateway_local")
+    ]
+    assert leaks == []
