@@ -10,15 +10,36 @@ into metrics or logs.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+from typing import TextIO
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-# The template sets the service name and namespace; the defaults keep both valid wherever the
-# package is imported (tests, the bench, the offline stack).
-logger = Logger()
-tracer = Tracer()
+
+class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each record to ``sys.stdout`` as it is at that moment.
+
+    A StreamHandler keeps the stream it was made with; this logger is made once, at import, which may
+    be before a runtime swaps stdout (the offline stack captures each invocation's output that way).
+    """
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass  # StreamHandler.__init__ assigns one; the current stdout is always used instead
+
+
+# The template sets the service name and namespace; the defaults are the template's, so logs and
+# metrics read the same wherever the package is imported first (a function, a test, the bench).
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "batch-gateway"
+logger = Logger(service=SERVICE, logger_handler=_CurrentStdout())
+tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "BatchGateway"))
 
 __all__ = ["MetricUnit", "logger", "metrics", "tracer"]
