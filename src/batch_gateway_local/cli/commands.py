@@ -2,7 +2,8 @@
 
 ``local run`` (``cli.run``) runs one file on the offline stack; ``local up`` (``cli.up``) serves the
 HTTP API on it; ``submit``, ``status``, ``list``, ``results`` and ``cancel`` (``cli.client_commands``)
-call the API of ``local up`` or of a deployed stack. Every command module imports only the stdlib,
+call the API of ``local up`` or of a deployed stack; ``console`` (``console.server``) serves the web
+console for either. Every command module imports only the stdlib,
 botocore and the layer's models at the top, so ``--help`` answers at once.
 """
 
@@ -14,6 +15,7 @@ import sys
 from batch_gateway_local.cli.client_commands import CLIENT_COMMANDS, add_client_commands, run_client_command
 from batch_gateway_local.cli.run import add_local_run, local_run
 from batch_gateway_local.cli.up import add_local_up, local_up
+from batch_gateway_local.console.server import add_console, run_console
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,24 +29,36 @@ def _parser() -> argparse.ArgumentParser:
     add_local_run(local)
     add_local_up(local)
     add_client_commands(commands)
+    add_console(commands)
     return parser
 
 
 # What `local` needs beyond the base install (pyproject's `local` extra).
 _LOCAL_EXTRA = frozenset({"moto", "samtranslator"})
+# What the web console needs (pyproject's `console` extra).
+_CONSOLE_EXTRA = frozenset({"starlette", "uvicorn", "jinja2", "multipart", "python_multipart"})
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> str | None:
+    name = (exc.name or "").split(".")[0]
+    return "local" if name in _LOCAL_EXTRA else "console" if name in _CONSOLE_EXTRA else None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "local":
+    if args.command in ("local", "console"):
         try:
+            if args.command == "console":
+                return run_console(args)
             return local_run(args) if args.local_command == "run" else local_up(args)
         except ModuleNotFoundError as exc:
-            if (exc.name or "").split(".")[0] not in _LOCAL_EXTRA:
+            extra = _missing_extra(exc)
+            if extra is None:
                 raise
+            what = "the offline stack's" if extra == "local" else "the web console's"
             print(
-                f"batch-gateway local needs the offline stack's packages ({exc.name} is missing): "
-                "pip install 'batch-gateway[local]'",
+                f"batch-gateway {args.command} needs {what} packages ({exc.name} is missing): "
+                f"pip install 'batch-gateway[{extra}]'",
                 file=sys.stderr,
             )
             return 2

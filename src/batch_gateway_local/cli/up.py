@@ -2,7 +2,8 @@
 
 Starts the whole gateway on this machine, puts the local stand-in for API Gateway (``api_front``) in
 front of its ApiFunction, and optionally fires the stack's schedules every few seconds and lets the
-emulated OpenAI send signed webhooks to the local API (``--webhooks``). The functions' JSON logs go to
+emulated OpenAI send signed webhooks to the local API (``--webhooks``), and can serve the web
+console next to it (``--console``). The functions' JSON logs go to
 a file; the terminal shows the access log and one line per schedule run.
 """
 
@@ -65,6 +66,10 @@ def add_local_up(local: Any) -> None:
         "(default 60; 0 = never)",
     )
     up.add_argument(
+        "--console", action="store_true", help="also serve the web console (see `batch-gateway console`)"
+    )
+    up.add_argument("--console-port", type=int, default=8080, help="the console's port (default 8080)")
+    up.add_argument(
         "--logs",
         type=Path,
         default=Path("local-api-logs.jsonl"),
@@ -85,6 +90,15 @@ def _start_webhooks(gateway: Any, server: Any) -> Any:
     )
     sender = WebhookSender(f"{server.url}/webhooks/openai", secret)
     return ProviderClock(gateway.emulator.openai_base_url, sender).start()
+
+
+def _start_console(server: Any, auth: str, port: int) -> Any:
+    """The web console on 127.0.0.1:port, calling this server's API as any client would."""
+    from batch_gateway_local.console.api import ConsoleApi
+    from batch_gateway_local.console.server import ConsoleServer
+
+    api = ConsoleApi.connect(server.url, api_key=server.api_key if auth == "API_KEY" else None)
+    return ConsoleServer(api, port=port).start()
 
 
 def local_up(args: argparse.Namespace) -> int:
@@ -138,6 +152,9 @@ def local_up(args: argparse.Namespace) -> int:
             out.write(
                 f"schedules: scheduled submissions, then the reconciler, every {args.schedule_interval:g} s\n"
             )
+        console = _start_console(server, auth, args.console_port) if args.console else None
+        if console is not None:
+            out.write(f"Batch Gateway console: {console.url}\n")
         out.write(f"function logs: {args.logs}; Ctrl-C to stop\n")
         out.flush()
         while not stop.wait(0.5):
@@ -146,5 +163,7 @@ def local_up(args: argparse.Namespace) -> int:
             timer.stop()
         if clock is not None:
             clock.stop()
+        if console is not None:
+            console.stop()
     sys.stderr.write("stopped\n")
     return 0

@@ -1,0 +1,87 @@
+"""The console's one door to the gateway: the HTTP API, through the CLI's client.
+
+Every call the console makes goes through :class:`ConsoleApi`, so switching the client underneath
+(``cli.http_client.ApiClient`` today) is an edit of this module only. The client signs requests
+(SigV4 with the user's AWS credentials, or the API key) on the server side; the browser only ever
+talks to the console. Downloads stream a presigned URL the API handed out, block by block.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from batch_gateway_local.cli.http_client import ApiClient, ApiConfig, ApiError, config_from_stack
+
+__all__ = ["ApiError", "ConsoleApi"]
+
+_BLOCK = 1 << 16
+
+
+class ConsoleApi:
+    """The API operations the console uses, each one request (retries are the client's)."""
+
+    def __init__(self, client: ApiClient) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(
+        cls,
+        endpoint: str | None = None,
+        stack: str | None = None,
+        api_key: str | None = None,
+        region: str | None = None,
+    ) -> ConsoleApi:
+        if stack:
+            config = config_from_stack(stack, region)
+        elif endpoint:
+            config = ApiConfig(endpoint, region=region)
+        else:
+            raise ApiError(
+                0, "no_endpoint", "give --endpoint URL (or BATCH_GATEWAY_ENDPOINT) or --stack NAME"
+            )
+        if api_key:
+            config.auth, config.api_key = "API_KEY", api_key
+        # Short timeouts and few retries: a page waits on these calls.
+        return cls(ApiClient(config, retries=2, timeout=20))
+
+    @property
+    def endpoint(self) -> str:
+        return self._client.base
+
+    def _get(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return dict(self._client.request("GET", path, query=query)[1])
+
+    def jobs_page(self, status: str | None, limit: int, next_token: str | None) -> dict[str, Any]:
+        return self._get("/batches", {"status": status, "limit": limit, "next_token": next_token})
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._client.job(job_id)
+
+    def results_page(
+        self, job_id: str, limit: int, next_token: str | None = None, errors_only: bool = False
+    ) -> dict[str, Any]:
+        query = {"limit": limit, "next_token": next_token, "only": "errors" if errors_only else None}
+        return self._get(f"/batches/{quote(job_id, safe='')}/results", query)
+
+    def result(self, job_id: str, custom_id: str) -> dict[str, Any]:
+        return self._client.result(job_id, custom_id)
+
+    def results_url(self, job_id: str) -> str:
+        return self._client.results_url(job_id)
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._client.cancel(job_id)
+
+    def submit(self, spec: Mapping[str, Any], items: list[Any], idempotency_key: str) -> dict[str, Any]:
+        return self._client.submit(spec, items=items, idempotency_key=idempotency_key)
+
+    def stream(self, url: str) -> Iterator[bytes]:
+        """The bytes of a presigned URL of the API's, in blocks."""
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ApiError(0, "bad_url", "the API answered a URL that is not http(s)")
+        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - http(s), checked above
+            while block := response.read(_BLOCK):
+                yield block
