@@ -24,7 +24,7 @@ CHECKOV_SKIP := CKV_AWS_117,CKV_AWS_115
 DEMO_PROVIDER ?= openai
 DEMO_MODEL ?= gpt-4o-mini
 
-.PHONY: venv demo test lint types template unit integration e2e bench build clean openapi api
+.PHONY: venv demo test lint types template unit integration e2e bench build clean openapi api console screenshots chromium
 
 $(STAMP): pyproject.toml layers/batch_gateway/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,18 +72,30 @@ openapi: $(STAMP)
 api: $(STAMP)
 	$(BIN)/batch-gateway local up --port 8000
 
+# The web console on 127.0.0.1:8080 next to the API on :8000, with demo jobs; see docs/console.md.
+console: $(STAMP)
+	$(BIN)/batch-gateway local up --port 8000 --console --console-port 8080 --demo-jobs
+
+# The console's browser tests drive Debian's chromium (never `playwright install`); as root, installed when missing.
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+# The console's screenshots in docs/images, taken by its browser tests (docs/console.md shows them).
+screenshots: $(STAMP) chromium
+	CONSOLE_SCREENSHOTS=docs/images $(BIN)/pytest tests/e2e/test_console.py -q
+
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration -q
 
-e2e: $(STAMP)
+e2e: $(STAMP) chromium
 	$(BIN)/pytest tests/e2e -q
 
 # Four workers on two cores: much of a whole-job test is waiting (Step Functions waits, polling).
 # loadfile keeps each module's tests on one worker, so its module-scoped offline stack is built once.
-test: lint types template
+test: lint types template chromium
 	$(BIN)/pytest -q -n 4 --dist loadfile
 
 # Intake throughput vs a naive baseline, peak memory, cold starts, orchestration and AWS cost, a 100k-line

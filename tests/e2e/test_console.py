@@ -12,6 +12,8 @@ import io
 import json
 import os
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,11 +52,13 @@ class Console:
     def __init__(self, gateway: LocalGateway, api: ConsoleApi, url: str, page: Any, shots: Path) -> None:
         self.gateway, self.api, self.url, self.page, self.shots = gateway, api, url, page, shots
 
-    def shot(self, name: str) -> None:
-        self.page.screenshot(path=str(self.shots / f"console-{name}.png"), full_page=True)
+    def shot(self, name: str, full_page: bool = True) -> None:
+        self.page.screenshot(path=str(self.shots / f"console-{name}.png"), full_page=full_page)
 
     def submit_api(self, count: int, prefix: str) -> str:
-        items = [{"custom_id": f"{prefix}-{n:03d}", "user_message": f"Classify ticket {n}."} for n in range(count)]
+        items = [
+            {"custom_id": f"{prefix}-{n:03d}", "user_message": f"Classify ticket {n}."} for n in range(count)
+        ]
         spec = {"provider": "openai", "model": "gpt-4o-mini"}
         return str(self.api.submit(spec, items, f"console-test-{prefix}-{time.time_ns()}")["job_id"])
 
@@ -97,7 +101,10 @@ def test_submit_a_file_and_watch_it_complete(console: Console, tmp_path: Path) -
     console.gateway.emulator.scenario = "ok"
     lines = [
         {"custom_id": SCRIPT_ID, "user_message": SCRIPT_MESSAGE},
-        *({"custom_id": f"ticket-{n:03d}", "user_message": f"Classify ticket {n}: charged twice."} for n in range(1, 12)),
+        *(
+            {"custom_id": f"ticket-{n:03d}", "user_message": f"Classify ticket {n}: charged twice."}
+            for n in range(1, 12)
+        ),
     ]
     upload = tmp_path / "tickets <b>.jsonl"
     upload.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
@@ -133,19 +140,22 @@ def test_submit_a_file_and_watch_it_complete(console: Console, tmp_path: Path) -
     # the jobs list, wide and at phone width (nothing wider than the screen but the tables' scrollers)
     page.goto(f"{console.url}/jobs")
     assert page.locator(f"tr[data-job='{job_id}'] .status").text_content() == "completed"
-    console.shot("jobs")
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{console.url}/jobs/{job_id}")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    console.shot("job-phone")
+    console.shot("job-phone", full_page=False)
     page.set_viewport_size({"width": 1100, "height": 800})
 
 
-def test_invalid_lines_are_shown_with_line_numbers_and_nothing_is_sent(console: Console, tmp_path: Path) -> None:
+def test_invalid_lines_are_shown_with_line_numbers_and_nothing_is_sent(
+    console: Console, tmp_path: Path
+) -> None:
     before = len(console.api.jobs_page(None, 1000, None)["jobs"])
     upload = tmp_path / "mixed.jsonl"
     good = {"custom_id": "ok-1", "user_message": "Hello"}
-    upload.write_text(json.dumps(good) + "\n\n" + json.dumps({"custom_id": "no-message"}) + "\n", encoding="utf-8")
+    upload.write_text(
+        json.dumps(good) + "\n\n" + json.dumps({"custom_id": "no-message"}) + "\n", encoding="utf-8"
+    )
     page = console.page
     page.goto(f"{console.url}/submit")
     page.set_input_files("#file", str(upload))
@@ -192,6 +202,9 @@ def test_cancel_a_running_job_with_the_keyboard(console: Console) -> None:
     try:
         job_id = console.submit_api(5, "slow")
         page = console.page
+        page.goto(f"{console.url}/jobs")  # the list while it runs, next to the jobs before it
+        assert page.locator(f"tr[data-job='{job_id}'] .status").text_content() in ("pending", "in_progress")
+        console.shot("jobs")
         page.goto(f"{console.url}/jobs/{job_id}")
         page.get_by_role("link", name="Cancel job…").focus()
         page.keyboard.press("Enter")
@@ -203,3 +216,32 @@ def test_cancel_a_running_job_with_the_keyboard(console: Console) -> None:
     finally:
         console.gateway.emulator.scenario = "ok"
     assert console.api.job(job_id)["status"] == "cancelled"
+
+
+def _http(
+    url: str, data: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any, bytes]:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def test_posts_need_the_csrf_token_and_hosts_are_checked(console: Console) -> None:
+    job_id = console.submit_api(1, "csrf")
+    # a cross-site form post (no token, no cookie) is refused and cancels nothing
+    status, _, body = _http(f"{console.url}/jobs/{job_id}/cancel", data=b"csrf=guess")
+    assert status == 403
+    assert b"security token" in body
+    assert console.api.job(job_id)["cancel_requested"] is False
+    # a page asked for under another host name (DNS rebinding) is refused
+    status, _, _ = _http(f"{console.url}/jobs", headers={"Host": "attacker.example"})
+    assert status == 400
+    status, headers, body = _http(f"{console.url}/jobs/no-such-job")
+    assert status == 404
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert b"Traceback" not in body
+    status, _, _ = _http(f"{console.url}/jobs/{job_id}/download/other.txt")
+    assert status == 404

@@ -70,6 +70,9 @@ def add_local_up(local: Any) -> None:
     )
     up.add_argument("--console-port", type=int, default=8080, help="the console's port (default 8080)")
     up.add_argument(
+        "--demo-jobs", action="store_true", help="submit three small demo jobs at start (for the console)"
+    )
+    up.add_argument(
         "--logs",
         type=Path,
         default=Path("local-api-logs.jsonl"),
@@ -94,11 +97,15 @@ def _start_webhooks(gateway: Any, server: Any) -> Any:
 
 def _start_console(server: Any, auth: str, port: int) -> Any:
     """The web console on 127.0.0.1:port, calling this server's API as any client would."""
-    from batch_gateway_local.console.api import ConsoleApi
     from batch_gateway_local.console.server import ConsoleServer
 
-    api = ConsoleApi.connect(server.url, api_key=server.api_key if auth == "API_KEY" else None)
-    return ConsoleServer(api, port=port).start()
+    return ConsoleServer(_console_api(server, auth), port=port).start()
+
+
+def _console_api(server: Any, auth: str) -> Any:
+    from batch_gateway_local.console.api import ConsoleApi
+
+    return ConsoleApi.connect(server.url, api_key=server.api_key if auth == "API_KEY" else None)
 
 
 def local_up(args: argparse.Namespace) -> int:
@@ -155,6 +162,11 @@ def local_up(args: argparse.Namespace) -> int:
         console = _start_console(server, auth, args.console_port) if args.console else None
         if console is not None:
             out.write(f"Batch Gateway console: {console.url}\n")
+        if args.demo_jobs:
+            from batch_gateway_local.console.demo import submit_demo_jobs
+
+            demo = submit_demo_jobs(console.api if console is not None else _console_api(server, auth))
+            out.write(f"demo jobs: {', '.join(demo)}\n")
         out.write(f"function logs: {args.logs}; Ctrl-C to stop\n")
         out.flush()
         while not stop.wait(0.5):

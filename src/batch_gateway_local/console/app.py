@@ -52,9 +52,7 @@ SECURITY_HEADERS = {
 
 
 def _templates() -> Jinja2Templates:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
-    )
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     env.filters.update(when=views.when, duration=views.duration, cost=views.cost)
     env.globals.update(statuses=views.STATUSES, outcomes=views.OUTCOMES)
     return Jinja2Templates(env=env)

@@ -1,0 +1,67 @@
+"""The console's page data: progress, status history, outcome bars, errors grouped by reason, and
+the submit page's reading of a JSONL upload (line numbers kept across blank lines)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("starlette")
+
+from batch_gateway_local.console import views
+from batch_gateway_local.console.submit import _file_lines, parse_jsonl
+
+
+def test_history_follows_the_timestamps() -> None:
+    job = {
+        "status": "completed",
+        "created_at": 10.0,
+        "finished_at": 30.0,
+        "chunks": [{"submitted_at": 12.0}, {"submitted_at": 11.0}],
+    }
+    assert views.history(job) == [("pending", 10.0), ("in_progress", 11.0), ("completed", 30.0)]
+    assert views.history({"status": "pending", "created_at": 5.0}) == [("pending", 5.0)]
+
+
+def test_outcome_bars_cover_the_width_in_order() -> None:
+    bars = views.outcome_bars({"succeeded": 3, "errored": 1, "expired": 0})
+    assert [(b.name, b.count) for b in bars] == [("succeeded", 3), ("errored", 1)]
+    assert bars[0].x == 0
+    assert bars[1].x == 75
+    assert bars[0].width + bars[1].width == 100
+    assert views.outcome_bars({}) == []
+
+
+def test_errors_are_grouped_most_frequent_first_with_a_few_examples() -> None:
+    rows = [{"custom_id": f"a{n}", "error": "HTTP 400 bad"} for n in range(5)] + [
+        {"custom_id": "b", "error": None}
+    ]
+    groups = views.group_errors(rows)
+    assert [(g.reason, g.count) for g in groups] == [("HTTP 400 bad", 5), ("no answer", 1)]
+    assert groups[0].examples == ["a0", "a1", "a2"]
+
+
+def test_progress_of_a_running_and_a_finished_job() -> None:
+    running = {
+        "request_count": 10,
+        "created_at": 0,
+        "chunks": [{"collected_at": 1, "counts": {"succeeded": 4}}, {"counts": {}}],
+    }
+    assert (views.progress(running).done, views.progress(running).total) == (4, 10)
+    finished = {"request_count": 10, "invalid_count": 2, "created_at": 0, "finished_at": 5, "chunks": []}
+    assert views.progress(finished).percent == 100
+
+
+def test_cost_and_duration_read_well() -> None:
+    assert views.cost({"cost": {"usd": 0.00012}}) == "$0.0001"
+    assert views.cost({"cost": {"usd": None, "unpriced_models": ["x"]}}) == "unpriced"
+    assert views.duration({"created_at": 0, "finished_at": 7260}) == "2 h 1 min"
+
+
+def test_a_jsonl_upload_keeps_file_line_numbers() -> None:
+    items, numbers, problems = parse_jsonl(b'{"custom_id": "a"}\n\n{not json\n{"custom_id": "b"}\n')
+    assert [i["custom_id"] for i in items] == ["a", "b"]
+    assert numbers == [1, 4]
+    assert problems[0]["line"] == 3
+    assert problems[0]["reason"].startswith("not JSON")
+    # the API numbers the items it was sent; the page shows the file's lines
+    assert _file_lines([{"line": 2, "reason": "x"}], numbers) == [{"line": 4, "reason": "x"}]
