@@ -144,6 +144,8 @@ def test_submit_a_file_and_watch_it_complete(console: Console, tmp_path: Path) -
     page.goto(f"{console.url}/jobs/{job_id}")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     console.shot("job-phone", full_page=False)
+    page.locator("#results").scroll_into_view_if_needed()
+    console.shot("results-phone", full_page=False)
     page.set_viewport_size({"width": 1100, "height": 800})
 
 

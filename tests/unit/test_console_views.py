@@ -65,3 +65,17 @@ def test_a_jsonl_upload_keeps_file_line_numbers() -> None:
     assert problems[0]["reason"].startswith("not JSON")
     # the API numbers the items it was sent; the page shows the file's lines
     assert _file_lines([{"line": 2, "reason": "x"}], numbers) == [{"line": 4, "reason": "x"}]
+
+
+def test_the_console_command_binds_loopback_and_needs_an_api(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batch_gateway_local.cli import commands as cli
+
+    monkeypatch.delenv("BATCH_GATEWAY_ENDPOINT", raising=False)
+    args = cli._parser().parse_args(["console"])
+    assert (args.host, args.port) == ("127.0.0.1", 8080)
+    up = cli._parser().parse_args(["local", "up", "--console", "--console-port", "9000"])
+    assert (up.console, up.console_port, up.demo_jobs) == (True, 9000, False)
+    assert cli.main(["console"]) == 2
+    assert "give --endpoint URL" in capsys.readouterr().err
