@@ -67,7 +67,10 @@ class Console:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # htmx swaps #live every 2 s and reloads the page once the job has ended
-            text = status.text_content(timeout=10_000) if status.count() else ""
+            try:
+                text = status.text_content(timeout=10_000) if status.count() else ""
+            except sync_api.Error:  # the page was reloading
+                text = ""
             if text in statuses and self.page.locator("#results").count():
                 self.page.wait_for_load_state()
                 return str(text)
