@@ -195,6 +195,16 @@ def test_item_errors_are_grouped_by_reason(console: Console) -> None:
     assert cells.nth(2).inner_text() == "ie-003, ie-013"
     console.shot("errors")
 
+    # find one custom_id, then back to all of them
+    page = console.page
+    page.fill("#q", "ie-013")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**q=ie-013**")
+    assert page.locator("table.results tbody tr").count() == 1
+    assert "item-errors scenario" in page.locator("table.results tbody tr").inner_text()
+    page.click("text=All results")
+    assert page.locator("table.results tbody tr").count() == 20
+
     with console.page.expect_download() as download:
         console.page.click("text=Download errors.jsonl")
     rows = [json.loads(line) for line in io.BytesIO(Path(download.value.path()).read_bytes())]
@@ -221,6 +231,13 @@ def test_cancel_a_running_job_with_the_keyboard(console: Console) -> None:
     finally:
         console.gateway.emulator.scenario = "ok"
     assert console.api.job(job_id)["status"] == "cancelled"
+    console.page.goto(f"{console.url}/jobs")
+    console.page.select_option("#status", "cancelled")
+    console.page.click("text=Filter")
+    console.page.wait_for_url("**status=cancelled**")
+    shown = console.page.locator("table.jobs tbody tr")
+    assert shown.count() == 1
+    assert shown.first.get_attribute("data-job") == job_id
 
 
 def _http(

@@ -93,12 +93,17 @@ def add_console(commands: Any) -> None:
 def run_console(args: argparse.Namespace) -> int:
     import signal
 
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from batch_gateway_local.console.api import ApiError, ConsoleApi
 
     try:
         api = ConsoleApi.connect(args.endpoint, args.stack, args.api_key, args.region)
     except ApiError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
+        return 2
+    except (BotoCoreError, ClientError) as exc:  # --stack: no credentials, no such stack, ...
+        sys.stderr.write(f"error: cannot read the stack {args.stack}: {exc}\n")
         return 2
     if args.host not in LOOPBACK:
         sys.stderr.write(
