@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx2 as httpx
@@ -161,9 +161,11 @@ class AsyncGatewayClient:
         retries: int = 5,
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.core = GatewayCore(config, retries=retries, timeout=timeout)
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._sleep = sleep
 
     async def __aenter__(self) -> AsyncGatewayClient:
         return self
@@ -179,7 +181,7 @@ class AsyncGatewayClient:
             step = next(operation)
             while True:
                 if isinstance(step, Sleep):
-                    await asyncio.sleep(step.seconds)
+                    await self._sleep(step.seconds)
                     step = operation.send(None)
                 else:
                     step = operation.send(await self._send(step))
@@ -225,7 +227,7 @@ class AsyncGatewayClient:
             try:
                 async with self._http.stream("GET", request.url, timeout=request.timeout) as answer:
                     if answer.status_code in RETRYABLE_STATUS and attempt < self.core.retries:
-                        await asyncio.sleep(backoff(attempt, answer.headers.get("retry-after")))
+                        await self._sleep(backoff(attempt, answer.headers.get("retry-after")))
                         continue
                     if answer.status_code >= 400:
                         raise download_error(answer.status_code, await answer.aread())
@@ -237,7 +239,7 @@ class AsyncGatewayClient:
             except _NETWORK_ERRORS as exc:
                 if started or attempt >= self.core.retries:  # a half-read stream is not replayed
                     raise GatewayError(0, "unreachable", f"results download broke off: {exc}") from None
-                await asyncio.sleep(backoff(attempt))
+                await self._sleep(backoff(attempt))
 
 
 __all__ = ["AsyncGatewayClient", "GatewayClient"]
