@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # What `local` needs beyond the base install (pyproject's `local` extra).
-_LOCAL_EXTRA = frozenset({"moto", "samtranslator", "aws_lambda_powertools", "openai", "anthropic"})
+_LOCAL_EXTRA = frozenset({"moto", "samtranslator", "yaml", "aws_lambda_powertools", "openai", "anthropic"})
 
 
 def main(argv: list[str] | None = None) -> int:
