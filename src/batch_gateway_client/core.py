@@ -75,23 +75,30 @@ class GatewayConfig:
     def from_stack(cls, stack: str, region: str | None = None) -> GatewayConfig:
         """Endpoint and auth of a deployed stack, from its CloudFormation outputs (and its API key)."""
         import botocore.session
+        from botocore.exceptions import BotoCoreError, ClientError
 
         session = botocore.session.get_session()
         if region:
             session.set_config_variable("region", region)
-        cloudformation: Any = session.create_client("cloudformation")
-        stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+        try:
+            return cls._read_stack(session, stack)
+        except (BotoCoreError, ClientError) as exc:
+            raise GatewayError(0, "stack_unreadable", f"cannot read stack {stack}'s outputs: {exc}") from None
+
+    @classmethod
+    def _read_stack(cls, session: Any, stack: str) -> GatewayConfig:
+        stacks = session.create_client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
         if "ApiUrl" not in outputs:
             raise GatewayError(
                 0, "no_api", f"stack {stack} has no ApiUrl output: is it a Batch Gateway stack?"
             )
-        config = cls(
-            outputs["ApiUrl"], outputs.get("ApiAuthMode", "IAM"), region=session.get_config_variable("region")
-        )
+        region = session.get_config_variable("region")
+        config = cls(outputs["ApiUrl"], outputs.get("ApiAuthMode", "IAM"), region=region)
         if config.auth == "API_KEY" and outputs.get("ApiKeyId"):
-            apigateway: Any = session.create_client("apigateway")
-            key = apigateway.get_api_key(apiKey=outputs["ApiKeyId"], includeValue=True)
+            key = session.create_client("apigateway").get_api_key(
+                apiKey=outputs["ApiKeyId"], includeValue=True
+            )
             config.api_key = key.get("value")
         return config
 

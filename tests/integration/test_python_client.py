@@ -18,7 +18,7 @@ import boto3
 import pytest
 import ractogateway.batch as reference
 
-from batch_gateway_client import GatewayBatchProcessor, GatewayError
+from batch_gateway_client import GatewayBatchProcessor, GatewayConfig, GatewayError
 from batch_gateway_local.api_front.server import LocalApiServer, api_server_for
 from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 
@@ -164,3 +164,13 @@ def test_a_job_that_ends_badly_raises_as_the_reference_does(
                 poll_interval_s=0.2,
                 max_wait_s=60,
             )
+
+
+def test_stack_reads_the_api_url_and_auth_from_the_stack_outputs(gateway: LocalGateway) -> None:
+    assert gateway.stack is not None
+    config = GatewayConfig.from_stack(gateway.stack.stack_id, region="us-east-1")
+    assert config.endpoint == gateway.outputs["ApiUrl"]
+    assert config.auth == gateway.outputs.get("ApiAuthMode", "IAM")
+    with pytest.raises(GatewayError) as missing:
+        GatewayConfig.from_stack("not-a-stack-of-ours", region="us-east-1")
+    assert missing.value.status == 0
