@@ -55,7 +55,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy layers/batch_gateway/batch_gateway src/batch_gateway_local functions
+	$(BIN)/mypy layers/batch_gateway/batch_gateway src/batch_gateway_local src/batch_gateway_client functions
 
 # BC_SKIP_MAPPING and --skip-download keep checkov offline (no guideline or policy downloads).
 template: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)

@@ -11,10 +11,12 @@ Measures, on this machine and in this run (every comparison is made within the r
    60-second polling (``orchestration.py``);
 5. AWS cost per million items beside the provider's batch bill (``aws_cost.py``, prices in
    ``aws_prices.json``), from the calls counted in 6.;
-6. a 100k-line job end to end through the offline stack, by stage (``e2e.py``).
+6. a 100k-line job end to end through the offline stack, by stage (``e2e.py``);
+7. the Python client's peak RSS reading a 25,000-line job's results, ``iter_results`` against
+   ``get_results``, and its import time (``client_stream.py``).
 
 Prints a table and writes ``bench/results.json``. Options: ``--sizes 10000,100000`` (fewer lines),
-``--e2e-items N``, ``--skip e2e,cold`` (parts to leave out), ``--out PATH``.
+``--e2e-items N``, ``--client-lines N``, ``--skip e2e,cold,client`` (parts to leave out), ``--out PATH``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aws_cost  # bench modules sit beside this file
+import client_stream
 import cold_start
 import domain
 import orchestration
@@ -300,6 +303,13 @@ def print_table(results: dict[str, Any], checks: list[tuple[str, bool, str]]) ->
     if "e2e" in results:
         e = results["e2e"]
         print("e2e: " + ", ".join(f"{k} {v}" for k, v in e.items() if isinstance(v, int | float)))
+    if "client_stream" in results:
+        c = results["client_stream"]
+        print(
+            f"client, {c['lines']:,} results: iter_results +{c['iter_results_growth_mb']} MB over its import "
+            f"(+{c['iter_results_growth_mb_at_2500']} MB after 2,500), get_results +{c['get_results_growth_mb']} MB; "
+            f"import {c['import_s']} s"
+        )
     print("\ngoals:")
     for name, ok, detail in checks:
         print(f"  [{'met' if ok else 'NOT met'}] {name}" + (f": {detail}" if detail else ""))
@@ -374,7 +384,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--e2e-items", type=int, default=100_000)
-    parser.add_argument("--skip", default="", help="comma-separated: domain, cold, e2e")
+    parser.add_argument("--client-lines", type=int, default=25_000)
+    parser.add_argument("--skip", default="", help="comma-separated: domain, cold, e2e, client")
     parser.add_argument("--out", type=Path, default=BENCH / "results.json")
     parser.add_argument(
         "--markdown", type=Path, help="print the docs/performance.md table of this results.json and stop"
@@ -401,7 +412,13 @@ def main() -> None:
             print(f"end to end, {args.e2e_items:,} lines through the offline stack ...")
             e2e = measure_e2e(args.e2e_items, tmp)
             cost = aws_cost.run(e2e, orch)
+        client = None
+        if "client" not in skip:
+            print(f"the Python client reading a {args.client_lines:,}-line job's results ...")
+            client = client_stream.run(args.client_lines, tmp)
     results = build_results(sizes, dom, cold, orch, e2e, cost)
+    if client:
+        results["client_stream"] = client
     checks = goals(results)
     results["goals"] = {name: {"met": ok, "detail": detail} for name, ok, detail in checks}
     results["run"] = {

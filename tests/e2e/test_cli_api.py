@@ -95,6 +95,7 @@ def test_submit_wait_then_results_round_trip(local_up: LocalUp, tmp_path: Path, 
     assert [r["custom_id"] for r in results] == [f"rt.{n}" for n in range(1, 31)]
     assert [r["custom_id"] for r in results if r["error"]] == ["rt.5"]
     job_id = re.search(r"job\s+(\S+)", submitted.stdout).group(1)  # type: ignore[union-attr]
+    assert re.fullmatch(r"in-[0-9a-f]{16}", job_id)  # named after the file's stem
 
     env = {"BATCH_GATEWAY_ENDPOINT": local_up.url}
     status = cli("status", job_id, "--json", env=env)

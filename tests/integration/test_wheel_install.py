@@ -64,6 +64,7 @@ def test_the_wheel_holds_every_subpackage(wheel: Path) -> None:
     for root, source in (
         ("batch_gateway", PROJECT_ROOT / "layers" / "batch_gateway" / "batch_gateway"),
         ("batch_gateway_local", PROJECT_ROOT / "src" / "batch_gateway_local"),
+        ("batch_gateway_client", PROJECT_ROOT / "src" / "batch_gateway_client"),
     ):
         for module in source.rglob("*.py"):
             assert f"{root}/{module.relative_to(source).as_posix()}" in names
@@ -100,3 +101,30 @@ def test_the_installed_command_runs_a_job(installed: Path, tmp_path: Path) -> No
     results = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert [r["custom_id"] for r in results] == ["t-0", "t-1", "t-2"]
     assert all(r["error"] is None for r in results)
+
+
+# The Lambda runtime's and the offline stack's packages: none of them comes with the client install.
+_NOT_FOR_THE_CLIENT = ("aws_lambda_powertools", "openai", "anthropic", "moto", "samtranslator")
+
+
+def test_the_client_installs_and_imports_without_the_runtime_packages(
+    wheel: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    home = tmp_path_factory.mktemp("client-venv")
+    venv.create(home / "venv", with_pip=True)
+    python = home / "venv" / "bin" / "python"
+    done = _run([str(python), "-m", "pip", "install", "--quiet", f"{wheel}[client]"], home)
+    assert done.returncode == 0, done.stderr[-4000:]
+    code = (
+        "import importlib.util, sys; from batch_gateway_client import GatewayBatchProcessor; "
+        f"print([m for m in {_NOT_FOR_THE_CLIENT!r} if importlib.util.find_spec(m)])"
+    )
+    probed = _run([str(python), "-c", code], tmp_path)
+    assert (probed.returncode, probed.stdout.strip()) == (0, "[]"), probed.stderr[-3000:]
+    command = str(home / "venv" / "bin" / "batch-gateway")
+    helped = _run([command, "submit", "--help"], tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    local = _run([command, "local", "up"], tmp_path)
+    assert local.returncode == 2
+    assert "pip install 'batch-gateway[local]'" in local.stderr
+    assert "Traceback" not in local.stderr

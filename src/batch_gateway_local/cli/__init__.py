@@ -2,8 +2,8 @@
 
 commands (the parser and the dispatch), run (``local run``: one file end to end on the offline
 stack), up (``local up``: the HTTP API on the offline stack), client_commands (``submit``, ``status``,
-``list``, ``results``, ``cancel`` against the API), http_client (the API's HTTP client, SigV4 or API
-key), progress (the status line and progress bar). ``main`` is re-exported here: it is the
+``list``, ``results``, ``cancel`` against the API, over the Python client ``batch_gateway_client``),
+progress (the status line and progress bar). ``main`` is re-exported here: it is the
 ``batch-gateway = "batch_gateway_local.cli:main"`` entry point of pyproject.toml.
 """
 

@@ -1,9 +1,10 @@
 """The API client commands: ``submit``, ``status``, ``list``, ``results``, ``cancel``.
 
 They call the HTTP API of ``batch-gateway local up`` or of a deployed stack (``--endpoint`` or
-``--stack``) through ``cli.http_client``, and import nothing heavier than the stdlib and botocore.
-A file is sent inline up to the API's inline cap; larger files go through S3 (``--source``).
-``submit --wait`` follows the job on a progress bar and can download its results.
+``--stack``) through the Python client (``batch_gateway_client.GatewayClient``: one client, not
+two), and import nothing heavier than it. A file is sent inline up to the API's inline cap, its stem
+as the job's name; larger files go through S3 (``--source``). ``submit --wait`` follows the job on a
+progress bar and can download its results.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any, TextIO, get_args
 
 from batch_gateway.models import Provider
-from batch_gateway_local.cli.http_client import ApiClient, ApiConfig, ApiError, config_from_stack
+from batch_gateway_client import GatewayClient, GatewayConfig
+from batch_gateway_client import GatewayError as ApiError
+from batch_gateway_client.core import job_name
 from batch_gateway_local.cli.progress import ProgressLine, api_job_progress, bar
 
 # The API's inline cap (batch_gateway.api.models): larger files go through S3 (--source).
@@ -51,7 +54,14 @@ def add_client_commands(commands: Any) -> None:
     submit.add_argument("--model", required=True)
     submit.add_argument("--system-prompt", default=None)
     submit.add_argument("--on-invalid", choices=["reject", "skip"], default="reject")
-    submit.add_argument("--idempotency-key", default=None, help="default: a fresh key (retries stay safe)")
+    submit.add_argument(
+        "--name", default=None, help="the readable part of the job id (default: the file's stem)"
+    )
+    submit.add_argument(
+        "--idempotency-key",
+        default=None,
+        help="default: derived from the file's items and spec (the same file finds the same job)",
+    )
     submit.add_argument(
         "--wait", action="store_true", help="follow the job with a progress bar until it ends"
     )
@@ -78,16 +88,16 @@ def add_client_commands(commands: Any) -> None:
     cancel.add_argument("job_id")
 
 
-def _client(args: argparse.Namespace) -> ApiClient:
+def _client(args: argparse.Namespace) -> GatewayClient:
     if args.stack:
-        config = config_from_stack(args.stack, args.region)
+        config = GatewayConfig.from_stack(args.stack, args.region)
     elif args.endpoint:
-        config = ApiConfig(args.endpoint, region=args.region)
+        config = GatewayConfig(args.endpoint, region=args.region)
     else:
         raise ApiError(0, "no_endpoint", "give --endpoint URL (or BATCH_GATEWAY_ENDPOINT) or --stack NAME")
     if args.api_key:
         config.auth, config.api_key = "API_KEY", args.api_key
-    return ApiClient(config)
+    return GatewayClient(config)
 
 
 def _read_items(path: Path) -> list[Any]:
@@ -122,21 +132,20 @@ def job_finished(job: dict[str, Any]) -> bool:
 
 
 def wait_for(
-    client: ApiClient, job_id: str, timeout: float, stream: TextIO, interval: float = 1.0
+    client: GatewayClient, job_id: str, timeout: float, stream: TextIO, interval: float = 1.0
 ) -> dict[str, Any]:
     line = ProgressLine(stream)
-    started = time.monotonic()
-    while True:
-        job = client.job(job_id)
+
+    def show(job: dict[str, Any], elapsed: float) -> None:
         done, total, status = api_job_progress(job)
-        line.show(f"{bar(done, total)} {done}/{total} items  {status}  {time.monotonic() - started:.0f} s")
-        if job.get("finished_at"):
-            line.done()
-            return job
-        if time.monotonic() - started > timeout:
-            line.done()
-            raise ApiError(0, "timeout", f"job {job_id} still {status} after {timeout:.0f} s")
-        time.sleep(interval)
+        line.show(f"{bar(done, total)} {done}/{total} items  {status}  {elapsed:.0f} s")
+
+    try:
+        return client.wait(job_id, poll_interval_s=interval, max_wait_s=timeout, on_poll=show)
+    except TimeoutError as exc:
+        raise ApiError(0, "timeout", str(exc)) from None
+    finally:
+        line.done()
 
 
 def _print_job(job: dict[str, Any], out: TextIO) -> None:
@@ -159,12 +168,14 @@ def _print_job(job: dict[str, Any], out: TextIO) -> None:
         out.write(f"results   {job['results_uri']}\n")
 
 
-def _download_results(client: ApiClient, job_id: str, output: Path | None) -> int:
-    url = client.results_url(job_id)
-    if output is None:
-        return client.download(url, sys.stdout.buffer)
-    with output.open("wb") as target:
-        return client.download(url, target)
+def _download_results(client: GatewayClient, job_id: str, output: Path | None) -> int:
+    """Stream results.jsonl (line by line, as it downloads) to the file or stdout; bytes written."""
+    written = 0
+    with output.open("wb") if output else contextlib.nullcontext(sys.stdout.buffer) as target:
+        for line in client.iter_lines(job_id):
+            target.write(line + b"\n")
+            written += len(line) + 1
+    return written
 
 
 def run_client_command(args: argparse.Namespace) -> int:
@@ -178,16 +189,20 @@ def run_client_command(args: argparse.Namespace) -> int:
             for detail in exc.details[:10]:
                 sys.stderr.write(f"  {json.dumps(detail, ensure_ascii=False)}\n")
         return 1
+    except TimeoutError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:
     command = _COMMANDS.get(args.command)
     if command is None:
         return 2
-    return command(_client(args), args, sys.stdout)
+    with _client(args) as client:
+        return command(client, args, sys.stdout)
 
 
-def _submit(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+def _submit(client: GatewayClient, args: argparse.Namespace, out: TextIO) -> int:
     if (args.file is None) == (args.source is None):
         raise ApiError(0, "usage", "give a FILE or --source s3://..., not both")
     spec = {
@@ -197,7 +212,10 @@ def _submit(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
         "on_invalid": args.on_invalid,
     }
     items = _read_items(args.file) if args.file is not None else None
-    job = client.submit(spec, items=items, source=args.source, idempotency_key=args.idempotency_key)
+    name = args.name or (job_name(args.file.stem) if args.file is not None else None)
+    job = client.submit(
+        spec, items=items, source=args.source, name=name, idempotency_key=args.idempotency_key
+    )
     sys.stderr.write(f"submitted job {job['job_id']} ({job['status']})\n")
     if not args.wait:
         out.write(job["job_id"] + "\n")
@@ -213,7 +231,7 @@ def _submit(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _status(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+def _status(client: GatewayClient, args: argparse.Namespace, out: TextIO) -> int:
     job = client.job(args.job_id)
     if args.json:
         out.write(json.dumps(job, indent=2) + "\n")
@@ -222,7 +240,7 @@ def _status(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _list(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+def _list(client: GatewayClient, args: argparse.Namespace, out: TextIO) -> int:
     for count, job in enumerate(client.jobs(args.status, limit=min(args.limit, 1000)), start=1):
         if args.json:
             out.write(json.dumps(job) + "\n")
@@ -237,11 +255,11 @@ def _list(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _results(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+def _results(client: GatewayClient, args: argparse.Namespace, out: TextIO) -> int:
     if args.errors:
         target = args.output.open("w") if args.output else contextlib.nullcontext(out)
         with target as stream:
-            for row in client.results(args.job_id, errors_only=True):
+            for row in client.result_rows(args.job_id, errors_only=True):
                 stream.write(json.dumps(row, ensure_ascii=False) + "\n")
         return 0
     written = _download_results(client, args.job_id, args.output)
@@ -250,13 +268,13 @@ def _results(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _cancel(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+def _cancel(client: GatewayClient, args: argparse.Namespace, out: TextIO) -> int:
     job = client.cancel(args.job_id)
     out.write(f"job {job['job_id']}: {job['status']}\n")
     return 0
 
 
-_COMMANDS: dict[str, Callable[[ApiClient, argparse.Namespace, TextIO], int]] = {
+_COMMANDS: dict[str, Callable[[GatewayClient, argparse.Namespace, TextIO], int]] = {
     "submit": _submit,
     "status": _status,
     "list": _list,

@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # What `local` needs beyond the base install (pyproject's `local` extra).
-_LOCAL_EXTRA = frozenset({"moto", "samtranslator"})
+_LOCAL_EXTRA = frozenset({"moto", "samtranslator", "yaml", "aws_lambda_powertools", "openai", "anthropic"})
 # What the web console needs (pyproject's `console` extra).
 _CONSOLE_EXTRA = frozenset({"starlette", "uvicorn", "jinja2", "multipart", "python_multipart"})
 

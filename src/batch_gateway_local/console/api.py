@@ -1,19 +1,22 @@
-"""The console's one door to the gateway: the HTTP API, through the CLI's client.
+"""The console's one door to the gateway: the HTTP API, through the Python client.
 
-Every call the console makes goes through :class:`ConsoleApi`, so switching the client underneath
-(``cli.http_client.ApiClient`` today) is an edit of this module only. The client signs requests
+Every call the console makes goes through :class:`ConsoleApi` over
+:class:`batch_gateway_client.GatewayClient` (the CLI's client too). The client signs requests
 (SigV4 with the user's AWS credentials, or the API key) on the server side; the browser only ever
 talks to the console. Downloads stream a presigned URL the API handed out, block by block.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from batch_gateway_local.cli.http_client import ApiClient, ApiConfig, ApiError, config_from_stack
+from batch_gateway_client.client import GatewayClient
+from batch_gateway_client.core import GatewayConfig
+from batch_gateway_client.errors import GatewayError as ApiError
 
 __all__ = ["ApiError", "ConsoleApi"]
 
@@ -23,7 +26,7 @@ _BLOCK = 1 << 16
 class ConsoleApi:
     """The API operations the console uses, each one request (retries are the client's)."""
 
-    def __init__(self, client: ApiClient) -> None:
+    def __init__(self, client: GatewayClient) -> None:
         self._client = client
 
     @classmethod
@@ -35,27 +38,24 @@ class ConsoleApi:
         region: str | None = None,
     ) -> ConsoleApi:
         if stack:
-            config = config_from_stack(stack, region)
+            config = GatewayConfig.from_stack(stack, region)
         elif endpoint:
-            config = ApiConfig(endpoint, region=region)
+            config = GatewayConfig(endpoint, region=region)
         else:
             raise ApiError(
                 0, "no_endpoint", "give --endpoint URL (or BATCH_GATEWAY_ENDPOINT) or --stack NAME"
             )
         if api_key:
-            config.auth, config.api_key = "API_KEY", api_key
+            config = dataclasses.replace(config, auth="API_KEY", api_key=api_key)
         # Short timeouts and few retries: a page waits on these calls.
-        return cls(ApiClient(config, retries=2, timeout=20))
+        return cls(GatewayClient(config, retries=2, timeout=20))
 
     @property
     def endpoint(self) -> str:
-        return self._client.base
-
-    def _get(self, path: str, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return dict(self._client.request("GET", path, query=query)[1])
+        return self._client.core.base
 
     def jobs_page(self, status: str | None, limit: int, next_token: str | None) -> dict[str, Any]:
-        return self._get("/batches", {"status": status, "limit": limit, "next_token": next_token})
+        return self._client.run(self._client.core.jobs_page(status, limit, next_token))
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self._client.job(job_id)
@@ -63,11 +63,11 @@ class ConsoleApi:
     def results_page(
         self, job_id: str, limit: int, next_token: str | None = None, errors_only: bool = False
     ) -> dict[str, Any]:
-        query = {"limit": limit, "next_token": next_token, "only": "errors" if errors_only else None}
-        return self._get(f"/batches/{quote(job_id, safe='')}/results", query)
+        return self._client.run(self._client.core.rows_page(job_id, errors_only, limit, next_token))
 
     def result(self, job_id: str, custom_id: str) -> dict[str, Any]:
-        return self._client.result(job_id, custom_id)
+        path = f"/batches/{quote(job_id, safe='')}/results/{quote(custom_id, safe='')}"
+        return dict(self._client.run(self._client.core.call("GET", path)))
 
     def results_url(self, job_id: str) -> str:
         return self._client.results_url(job_id)
@@ -76,7 +76,7 @@ class ConsoleApi:
         return self._client.cancel(job_id)
 
     def submit(self, spec: Mapping[str, Any], items: list[Any], idempotency_key: str) -> dict[str, Any]:
-        return self._client.submit(spec, items=items, idempotency_key=idempotency_key)
+        return self._client.submit(dict(spec), items=items, idempotency_key=idempotency_key)
 
     def stream(self, url: str) -> Iterator[bytes]:
         """The bytes of a presigned URL of the API's, in blocks."""

@@ -31,6 +31,7 @@ MAX_MODEL_LENGTH = 200
 MAX_PAGE_SIZE = 1_000
 DEFAULT_PAGE_SIZE = 100
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"
 SOURCE_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
 
 _ITEM_SCHEMA = {key: value for key, value in BatchItem.model_json_schema().items() if key != "title"}
@@ -67,6 +68,11 @@ class SubmitBatch(BaseModel):
     system_prompt: Annotated[str, Field(max_length=MAX_SYSTEM_PROMPT_BYTES)] | SkipJsonSchema[None] = Field(
         default=None,
         description=f"Optional system prompt, at most {MAX_SYSTEM_PROMPT_BYTES} bytes of UTF-8.",
+    )
+    name: Annotated[str, Field(pattern=NAME_PATTERN)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The readable part of the job id, `<name>-<16 hex>` (default `batch`): letters, "
+        "digits, `-` and `_`, at most 40. The CLI and the Python client send the file's stem.",
     )
     on_invalid: InvalidLinePolicy = Field(
         default="reject",

@@ -4,7 +4,8 @@ The API reuses the S3 intake path exactly: the inline items (checked here first 
 rules, so a bad request gets a 422 with line-level details instead of a failed job), or the
 ``source`` object (copied server-side), are written to ``inbox/api/<name>.jsonl`` with the job spec
 as object metadata (``intake.spec``'s keys). The bucket notification starts the Intake function as
-for any upload, and the job id is ``intake.spec.job_id_for(bucket, key, version)``.
+for any upload, and the job id is ``intake.spec.job_id_for(bucket, key, version, name)``:
+``<name>-<16 hex>``, the request's ``name`` (default ``batch``) and a hash of the object version.
 
 Idempotency: with an Idempotency-Key the object key derives from the key and the caller and the
 object is written only if absent (S3 conditional write); the inbox object itself is the idempotency
@@ -28,6 +29,8 @@ from batch_gateway.api.errors import MAX_DETAILS, THROTTLING_CODES, ApiError
 from batch_gateway.api.models import MAX_SOURCE_BYTES, MAX_SYSTEM_PROMPT_BYTES, SubmitBatch
 from batch_gateway.intake.checks import LineError, parse_item
 from batch_gateway.intake.spec import (
+    API_INBOX_PREFIX,
+    META_API_NAME,
     META_MODEL,
     META_ON_INVALID,
     META_PROVIDER,
@@ -39,12 +42,12 @@ from batch_gateway.providers.requests import request_builder_for
 from batch_gateway.settings import Settings
 from batch_gateway.storage.aws import s3_client
 
-API_INBOX_PREFIX = "inbox/api/"
+DEFAULT_NAME = "batch"
 # Sources inside the data bucket must live here: an upload under inbox/ starts a job by itself.
 UPLOADS_PREFIX = "uploads/"
 # Hash of the canonical request body, kept on the object: a retry under the same key must match it.
-# (All metadata stays under S3's 2 KB: keys 58 bytes, provider/on-invalid/hash 79, model at most 200,
-# the system prompt at most 1,200 bytes -> 1,600 in base64.)
+# (All metadata stays under S3's 2 KB: keys 66 bytes, provider/on-invalid/hash 79, model at most 200,
+# the name at most 40, the system prompt at most 1,200 bytes -> 1,600 in base64.)
 META_REQUEST_SHA256 = "api-request-sha256"
 SOURCE_PART_BYTES = 256 * 1024 * 1024
 
@@ -64,7 +67,8 @@ def submit(
     """Write the request's items (or copy its source) into the inbox, once per Idempotency-Key."""
     spec = validate_spec(request)
     request_hash = _request_hash(request)
-    metadata = spec_metadata(spec, request_hash)
+    name = request.name or DEFAULT_NAME
+    metadata = {**spec_metadata(spec, request_hash), META_API_NAME: name}
     bucket, key = settings.data_bucket, object_key(idempotency_key, caller)
     if request.items is not None:
         version = write_inline(bucket, key, check_inline(request.items, spec), metadata)
@@ -74,7 +78,7 @@ def submit(
     replayed = version is None
     if version is None:
         version = existing_submission(bucket, key, request_hash)
-    return Submission(job_id=job_id_for(bucket, key, version), spec=spec, key=key, replayed=replayed)
+    return Submission(job_id=job_id_for(bucket, key, version, name), spec=spec, key=key, replayed=replayed)
 
 
 def _submit_source(

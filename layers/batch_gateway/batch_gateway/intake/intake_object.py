@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from batch_gateway.intake.spec import (
     ACCEPTED_SUFFIXES,
     JobSpecError,
+    api_name,
     job_id_for,
     job_spec_from_metadata,
     new_job,
@@ -66,7 +67,8 @@ def intake_object(bucket: str, key: str, version_id: str | None, settings: Setti
         if version_id
         else (client.head_object(Bucket=bucket, Key=key))
     )
-    job_id = job_id_for(bucket, key, version_id or head["ETag"].strip('"'))
+    name = api_name(key, head.get("Metadata", {}))
+    job_id = job_id_for(bucket, key, version_id or head["ETag"].strip('"'), name)
     jobs = JobsRepository(settings.jobs_table)
     source = s3_uri(bucket, key)
     try:

@@ -5,7 +5,8 @@ An input file says how it runs through S3 object metadata (``x-amz-meta-provider
 leaves out. The HTTP API writes these keys when it puts a submission in the inbox, intake reads
 them back here, and the offline gateway sets them on uploads: one list of names for all three.
 
-A job's id derives from the object version (:func:`job_id_for`), so a re-delivered S3 event, a
+A job's id is ``<name>-<hash of the object version>`` (:func:`job_id_for`; the name is the file's
+stem, or for an API submission the request's ``name``), so a re-delivered S3 event, a
 scheduled run and an API retry of the same version all land on the same job and execution name.
 :func:`new_job` is the ``pending`` row both the API and intake create for it.
 """
@@ -30,6 +31,10 @@ META_MODEL = "model"
 META_SYSTEM_PROMPT = "system-prompt"
 META_SYSTEM_PROMPT_B64 = "system-prompt-b64"
 META_ON_INVALID = "on-invalid"
+# The readable part of an API submission's job id (the request's `name`, default "batch"); honoured
+# only on keys under API_INBOX_PREFIX, where only the API writes, so no other copy changes its id.
+META_API_NAME = "api-name"
+API_INBOX_PREFIX = "inbox/api/"
 ON_INVALID_POLICIES: tuple[str, ...] = get_args(InvalidLinePolicy)
 # Only objects with these suffixes are input files (others under inbox/ are ignored).
 ACCEPTED_SUFFIXES = (".jsonl", ".ndjson")
@@ -39,12 +44,21 @@ class JobSpecError(ValueError):
     """The job spec (metadata or defaults) is unusable; the message says which key to fix."""
 
 
-def job_id_for(bucket: str, key: str, version: str) -> str:
-    """Deterministic job id: the same object version always maps to the same job (and execution name)."""
+def job_id_for(bucket: str, key: str, version: str, name: str | None = None) -> str:
+    """Deterministic job id ``<name>-<16 hex>``: the same object version always maps to the same job.
+
+    ``name`` is the readable part (an API submission's ``name``, see :func:`api_name`); without it,
+    the file's stem. The hash is of the object version alone.
+    """
     digest = hashlib.sha256(f"{bucket}/{key}#{version}".encode()).hexdigest()[:16]
-    stem = Path(key).name.rsplit(".", 1)[0]
+    stem = name or Path(key).name.rsplit(".", 1)[0]
     safe_stem = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:40] or "job"
     return f"{safe_stem}-{digest}"
+
+
+def api_name(key: str, metadata: dict[str, str]) -> str | None:
+    """The name an API submission's job id carries (None for any object outside the API's inbox)."""
+    return metadata.get(META_API_NAME) if key.startswith(API_INBOX_PREFIX) else None
 
 
 def job_spec_from_metadata(metadata: dict[str, str], settings: Settings) -> JobSpec:
