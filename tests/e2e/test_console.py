@@ -126,6 +126,7 @@ def test_submit_a_file_and_watch_it_complete(console: Console, tmp_path: Path) -
     with page.expect_download() as download:
         page.click("text=Download results.jsonl")
     job_id = page.url.rsplit("/", 1)[-1].split("?")[0].split("#")[0]
+    assert job_id.startswith("tickets-"), job_id  # named after the uploaded file, as the CLI names it
     expected = b"".join(console.api.stream(console.api.results_url(job_id)))
     assert Path(download.value.path()).read_bytes() == expected
     assert download.value.suggested_filename == "results.jsonl"

@@ -75,8 +75,10 @@ class ConsoleApi:
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._client.cancel(job_id)
 
-    def submit(self, spec: Mapping[str, Any], items: list[Any], idempotency_key: str) -> dict[str, Any]:
-        return self._client.submit(dict(spec), items=items, idempotency_key=idempotency_key)
+    def submit(
+        self, spec: Mapping[str, Any], items: list[Any], idempotency_key: str, name: str | None = None
+    ) -> dict[str, Any]:
+        return self._client.submit(dict(spec), items=items, idempotency_key=idempotency_key, name=name)
 
     def stream(self, url: str) -> Iterator[bytes]:
         """The bytes of a presigned URL of the API's, in blocks."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from pathlib import PurePath
 from typing import Any, get_args
 
 from starlette.concurrency import run_in_threadpool
@@ -101,7 +102,8 @@ async def submit_post(api: ConsoleApi, form: FormData) -> tuple[str | None, dict
         "on_invalid": values["on_invalid"],
     }
     try:
-        job = await run_in_threadpool(api.submit, spec, items, values["key"])
+        # The file's stem names the job (tickets.jsonl -> tickets-<hash>), as the CLI does.
+        job = await run_in_threadpool(api.submit, spec, items, values["key"], PurePath(name).stem)
     except ApiError as exc:
         if exc.status not in (400, 409, 413, 422):
             raise
