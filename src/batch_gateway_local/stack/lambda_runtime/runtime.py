@@ -29,6 +29,7 @@ from unittest import mock
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
+from batch_gateway_local.stack.iam.recorder import acting_as
 from batch_gateway_local.stack.lambda_runtime.capture import capturing
 from batch_gateway_local.stack.lambda_runtime.context import (
     Invocation,
@@ -228,7 +229,11 @@ class InProcessLambdaRuntime:
 
     def _call_handler(self, function: LambdaFunction, record: Invocation, log_stream: str) -> None:
         code_dir, import_paths = self._locate(function)
-        with self._environment(function, code_dir, log_stream), _sys_path(import_paths):
+        with (
+            self._environment(function, code_dir, log_stream),
+            _sys_path(import_paths),
+            acting_as(function.function_name),
+        ):
             handler = self._handlers.handler(function, code_dir)
             context = LambdaContext(
                 function_name=function.function_name,
