@@ -221,7 +221,8 @@ def _lambda(operation: str, params: Mapping[str, Any], where: Where) -> list[Req
     if not name:
         return None
     arn = name if name.startswith("arn:") else where.arn("lambda", f"function:{name}")
-    return [Request(f"lambda:{operation}", arn)]
+    action = {"Invoke": "lambda:InvokeFunction", "InvokeWithResponseStream": "lambda:InvokeFunction"}
+    return [Request(action.get(operation, f"lambda:{operation}"), arn)]
 
 
 _SPECIAL: dict[str, Callable[[str, Mapping[str, Any], Where], list[Request] | None]] = {

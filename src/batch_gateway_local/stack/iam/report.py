@@ -10,11 +10,12 @@ only a path outside them needs must say so in its reason.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TextIO
 
 from batch_gateway_local.stack.iam.recorder import IamCheck
@@ -105,7 +106,9 @@ def _unique(lines: Iterable[str]) -> list[str]:
 def main() -> int:
     from batch_gateway_local.stack.iam.workload import run_workload
 
-    check, template_text, template_names = run_workload(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
+    # The functions log JSON to stdout, as on Lambda: kept out of the report.
+    with open(os.devnull, "w") as logs, contextlib.redirect_stdout(logs):
+        check, template_text, template_names = run_workload()
     return 1 if write_report(check, template_text, template_names, sys.stdout) else 0
 
 

@@ -97,7 +97,7 @@ def _schedules(gateway: LocalGateway) -> None:
     gateway.run_reconciler()
 
 
-def run_workload(template: Path | None = None) -> tuple[IamCheck, str, dict[str, str]]:
+def run_workload() -> tuple[IamCheck, str, dict[str, str]]:
     """Run the jobs on a fresh local gateway; returns (IAM record, template text, policy-template names)."""
     with (
         tempfile.TemporaryDirectory(prefix="iam-report-") as tmp,
