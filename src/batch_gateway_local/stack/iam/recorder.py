@@ -4,14 +4,15 @@
 through it, also clients made before the stack started or cached by a handler - a handler registered
 on ``botocore.handlers.BUILTIN_HANDLERS`` would miss those) and ``botocore.session.Session.
 create_client`` (a client remembers the function it was made for, so the worker threads of
-``upload_file``/``download_file`` count for that function). The in-process runtime says which
-function runs in the current thread (:func:`acting_as`). A call the policy does not allow is
-recorded and, when enforcing, answered as AWS would: ``AccessDenied`` naming the action, the resource
-and the function, before it reaches moto.
+``upload_file``/``download_file`` count for that function; so do the pool threads a handler starts).
+The in-process runtime says which function runs in the current thread (:func:`acting_as`). A call
+the policy does not allow is recorded and, when enforcing, answered as AWS would: ``AccessDenied``
+naming the action, the resource and the function, before it reaches moto.
 """
 
 from __future__ import annotations
 
+import concurrent.futures.thread
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -44,7 +45,27 @@ def acting_as(function_name: str) -> Iterator[None]:
 
 def current_function() -> str | None:
     stack: list[str] = _acting.__dict__.get("stack", [])
-    return stack[-1] if stack else None
+    if stack:
+        return stack[-1]
+    inherited: str | None = getattr(threading.current_thread(), _CLIENT_TAG, None)
+    return inherited
+
+
+def _pool_thread_start(original: Any) -> Any:
+    """Thread.start for ThreadPoolExecutor workers a handler starts (boto3's transfers): they act for it.
+
+    Only pool workers: moto's Step Functions interpreter starts plain threads from inside a handler's
+    StartExecution, and those are not the handler's.
+    """
+    worker = concurrent.futures.thread._worker
+
+    def start(thread: threading.Thread) -> None:
+        function = current_function()
+        if function is not None and getattr(thread, "_target", None) is worker:
+            setattr(thread, _CLIENT_TAG, function)
+        original(thread)
+
+    return start
 
 
 @dataclass(frozen=True)
@@ -94,6 +115,7 @@ class IamCheck:
         self._patchers = [
             mock.patch.object(botocore.client.BaseClient, "_make_api_call", _make_api_call),
             mock.patch.object(botocore.session.Session, "create_client", create_client),
+            mock.patch.object(threading.Thread, "start", _pool_thread_start(threading.Thread.start)),
         ]
         for patcher in self._patchers:
             patcher.start()

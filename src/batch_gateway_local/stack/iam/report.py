@@ -68,11 +68,19 @@ def template_reasons(template_text: str) -> dict[tuple[str, str], str]:
     return reasons
 
 
+# Statements SAM writes for a function property whose grant the Lambda service uses, not the handler.
+SERVICE_GRANTS = {
+    "DeadLetterQueuePolicy": "Lambda itself sends a failed asynchronous event to the DeadLetterQueue",
+}
+
+
 def reason_for(
     grant: Grant, reasons: dict[tuple[str, str], str], template_names: dict[str, str]
 ) -> str | None:
     name = grant.statement.rsplit("/", 1)[-1]
     policy = grant.statement.split("/", 1)[0]
+    if policy in SERVICE_GRANTS:
+        return SERVICE_GRANTS[policy]
     return reasons.get((grant.function, name)) or reasons.get(
         (grant.function, template_names.get(policy, ""))
     )

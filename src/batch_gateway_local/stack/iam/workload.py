@@ -63,17 +63,24 @@ def _api(gateway: LocalGateway) -> None:
     front = api_server_for(gateway, port=0)
     try:
 
-        def call(method: str, path: str, body: Any = None) -> Any:
+        def call(method: str, path: str, body: Any = None, key: str | None = None) -> Any:
             raw = json.dumps(body).encode() if body is not None else b""
             headers = [("Authorization", SIGNED), ("Content-Type", "application/json")]
+            headers += [("Idempotency-Key", key)] if key else []
             _, _, answer = front.handle(method, f"/v1{path}", headers, raw, "127.0.0.1")
             return json.loads(answer or b"null")
 
         items = [{"custom_id": f"a-{n}", "user_message": f"question {n}"} for n in range(2)]
-        job = call(
-            "POST", "/batches", {"provider": "anthropic", "model": "claude-3-5-haiku-latest", "items": items}
+        body = {"provider": "anthropic", "model": "claude-3-5-haiku-latest", "items": items}
+        job = call("POST", "/batches", body, key="retry-1")
+        call("POST", "/batches", body, key="retry-1")  # an idempotent retry finds the first upload
+        boto3.client("s3").put_object(
+            Bucket=gateway.bucket, Key="uploads/big.jsonl", Body=_lines(2, "u", bad=False)
         )
+        source = {"provider": "anthropic", "model": "claude-3-5-haiku-latest"}
+        copied = call("POST", "/batches", {**source, "source": f"s3://{gateway.bucket}/uploads/big.jsonl"})
         gateway.wait(job["job_id"], timeout_s=120)
+        gateway.wait(copied["job_id"], timeout_s=120)
         call("GET", "/batches")
         call("GET", f"/batches/{job['job_id']}")
         call("GET", f"/batches/{job['job_id']}/results")
