@@ -71,3 +71,10 @@ def test_bedrock_job_creation_passes_the_service_role_to_bedrock_only() -> None:
     assert requests[0].resource == "arn:aws:bedrock:us-east-1::foundation-model/m1"
     assert evaluate([pass_role], requests[-1]).allowed
     assert requests_for("sts", "GetCallerIdentity", {}, WHERE) == []
+
+
+def test_a_call_that_names_no_resource_is_checked_on_its_action_only() -> None:
+    s = statement(Action="states:SendTaskSuccess", Resource="arn:aws:states:us-east-1:1:stateMachine:m")
+    [wake] = requests_for("states", "SendTaskSuccess", {"taskToken": "t"}, WHERE)
+    assert evaluate([s], wake).allowed
+    assert not evaluate([s], Request("states:SendTaskFailure", "*")).allowed

@@ -5,7 +5,7 @@ exceptions are S3's (HeadObject is s3:GetObject, a version id makes it ...Versio
 are s3:PutObject, ListObjectsV2 is s3:ListBucket with ``s3:prefix``, CopyObject reads the source
 too), DynamoDB's transactions and batches (each item's action on each table), Bedrock's job
 creation (the model, and iam:PassRole of the service role with ``iam:PassedToService``). An
-operation this module does not know is checked on resource ``*`` and listed as such in the report.
+operation this module does not know is checked on resource ``*``: on its action only.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+ANY_RESOURCE = "*"
+
 
 @dataclass(frozen=True)
 class Request:
@@ -61,6 +63,10 @@ class Statement:
         return next((p for p in self.actions if _match(p, action, ci=True)), None)
 
     def resource_pattern(self, resource: str) -> str | None:
+        """The Resource entry that matches; a request on ``*`` (a call that names no resource, e.g.
+        a task token's) is checked on its action only, so it matches the first entry."""
+        if resource == ANY_RESOURCE:
+            return (self.resources or ("NotResource",))[0]
         if self.not_resources:
             return None if any(_match(p, resource) for p in self.not_resources) else "NotResource"
         return next((p for p in self.resources if _match(p, resource)), None)
