@@ -78,3 +78,15 @@ def test_a_call_that_names_no_resource_is_checked_on_its_action_only() -> None:
     [wake] = requests_for("states", "SendTaskSuccess", {"taskToken": "t"}, WHERE)
     assert evaluate([s], wake).allowed
     assert not evaluate([s], Request("states:SendTaskFailure", "*")).allowed
+
+
+def test_the_report_finds_the_reason_on_a_statements_sid_line() -> None:
+    from batch_gateway_local.stack.iam.report import Grant, reason_for, template_reasons
+
+    text = "Resources:\n  IntakeFunction:\n    Properties:\n      Policies:\n        - Statement:\n            - Sid: ReadInbox  # iam: only when versioning is suspended\n"
+    reasons = template_reasons(text)
+    grant = Grant(
+        "IntakeFunction", "IntakeFunctionRolePolicy0/ReadInbox", "s3:GetObject", "arn:aws:s3:::b/inbox/*"
+    )
+    assert reason_for(grant, reasons, {}) == "only when versioning is suspended"
+    assert reason_for(Grant("IntakeFunction", "P/Other", "s3:GetObject", "*"), reasons, {}) is None

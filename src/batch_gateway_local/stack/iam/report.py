@@ -68,10 +68,9 @@ def template_reasons(template_text: str) -> dict[tuple[str, str], str]:
     return reasons
 
 
-# Statements SAM writes for a function property whose grant the Lambda service uses, not the handler.
-SERVICE_GRANTS = {
-    "DeadLetterQueuePolicy": "Lambda itself sends a failed asynchronous event to the DeadLetterQueue",
-}
+# What SAM grants for a function's DeadLetterQueue or an event source's OnFailure destination: the
+# Lambda service sends there with the role, the handler never does.
+SERVICE_REASON = "Lambda itself sends a failed event to the dead-letter queue / on-failure destination"
 
 
 def reason_for(
@@ -79,8 +78,8 @@ def reason_for(
 ) -> str | None:
     name = grant.statement.rsplit("/", 1)[-1]
     policy = grant.statement.split("/", 1)[0]
-    if policy in SERVICE_GRANTS:
-        return SERVICE_GRANTS[policy]
+    if name.startswith("#") and grant.action.startswith("sqs:SendMessage") and policy not in template_names:
+        return SERVICE_REASON
     return reasons.get((grant.function, name)) or reasons.get(
         (grant.function, template_names.get(policy, ""))
     )
