@@ -30,6 +30,12 @@ def job_finished(job: JobSummary) -> bool:
     return job.chunk_count > 0 and job.results_uri is not None
 
 
+NO_IAM_HELP = (
+    "do not check the functions' AWS calls against their roles in template.yaml (by default a call "
+    "a role does not allow is refused with AccessDenied, as on AWS)"
+)
+
+
 def add_local_run(local: Any) -> None:
     run = local.add_parser("run", help="run one JSONL file end to end on the offline stack")
     run.add_argument("file", type=Path, help="JSONL file of BatchItems")
@@ -52,6 +58,7 @@ def add_local_run(local: Any) -> None:
         help="skip results-table.jsonl (reading every row back from the offline DynamoDB takes about "
         "3 ms a row: over a minute for 25,000 lines)",
     )
+    run.add_argument("--no-iam", dest="iam", action="store_false", help=NO_IAM_HELP)
     scenarios = scenario_names()
     run.add_argument(
         "--scenario",
@@ -118,6 +125,7 @@ def local_run(args: argparse.Namespace) -> int:
     progress_line = ProgressLine(sys.stderr)
     progress_line.show("starting the offline stack (moto + provider emulator)...")
     # Imported here: moto and the stack take a moment, and `--help` should not wait for them.
+    from batch_gateway_local.stack.errors import IamDeniedError
     from batch_gateway_local.stack.local_gateway import JobProgress, LocalGateway, LocalOptions
 
     started = time.monotonic()
@@ -127,7 +135,9 @@ def local_run(args: argparse.Namespace) -> int:
     with (
         log_path.open("w") as function_logs,
         contextlib.redirect_stdout(function_logs),
-        LocalGateway(LocalOptions(chunk_max_items=args.chunk_size, scenario=args.scenario)) as gateway,
+        LocalGateway(
+            LocalOptions(chunk_max_items=args.chunk_size, scenario=args.scenario, iam=args.iam)
+        ) as gateway,
     ):
         progress_line.show(f"uploading {args.file} to s3://{gateway.bucket}/inbox/ ...")
         job_id = gateway.submit_file(args.file, spec)
@@ -140,7 +150,12 @@ def local_run(args: argparse.Namespace) -> int:
                 f"{len(progress.chunks)} chunk(s), {time.monotonic() - started:.0f} s"
             )
 
-        job = gateway.wait(job_id, timeout_s=args.timeout, on_progress=show)
+        try:
+            job = gateway.wait(job_id, timeout_s=args.timeout, on_progress=show)
+        except IamDeniedError as exc:
+            progress_line.done()
+            sys.stderr.write(f"job {job_id} failed: {exc}\n")
+            return 1
         progress_line.done()
         files = gateway.export(job_id, args.out, results_table=args.results_table)
     files["function-logs.jsonl"] = log_path

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from batch_gateway_local.cli.run import NO_IAM_HELP
 from batch_gateway_local.emulator.scenarios import scenario_names
 
 # With --webhooks: polls this far apart, so a job that finishes sooner was woken by its webhook.
@@ -65,6 +66,7 @@ def add_local_up(local: Any) -> None:
         help="fire the stack's schedules (scheduled submissions, then the reconciler) every SECONDS "
         "(default 60; 0 = never)",
     )
+    up.add_argument("--no-iam", dest="iam", action="store_false", help=NO_IAM_HELP)
     up.add_argument(
         "--console", action="store_true", help="also serve the web console (see `batch-gateway console`)"
     )
@@ -127,7 +129,9 @@ def local_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sys.stderr.write("starting the offline stack (moto + provider emulator)...\n")
-    options = LocalOptions(chunk_max_items=args.chunk_size, scenario=args.scenario, api_auth=auth)
+    options = LocalOptions(
+        chunk_max_items=args.chunk_size, scenario=args.scenario, api_auth=auth, iam=args.iam
+    )
     if args.webhooks:
         wait = WEBHOOK_MODE_POLL_SECONDS
         options = dataclasses.replace(

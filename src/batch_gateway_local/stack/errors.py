@@ -7,3 +7,7 @@ itself; the message names the resource or setting at fault and why.
 
 class OfflineStackError(RuntimeError):
     """The template cannot be deployed or run offline; the message says why."""
+
+
+class IamDeniedError(OfflineStackError):
+    """A handler made an AWS call its role in the template does not allow (the offline IAM check)."""

@@ -38,6 +38,7 @@ from batch_gateway.storage.results import ResultsRepository
 from batch_gateway.workflow.cancel import cancel_job
 from batch_gateway_local.emulator import EmulatorServer
 from batch_gateway_local.stack.app_files import PROJECT_ROOT, TEMPLATE
+from batch_gateway_local.stack.errors import IamDeniedError
 from batch_gateway_local.stack.offline_stack import OfflineStack
 from batch_gateway_local.stack.schedules import invoke_scheduled
 
@@ -70,6 +71,10 @@ class LocalOptions:
     """The stack's BedrockMinRecords and the emulated account's Bedrock quota. AWS's default is 100;
     local jobs (and their follow-up rounds) are a handful of lines, so offline it is 1."""
     """The stack's AzureOpenAIEndpoint: None = the emulator's, "" = not configured."""
+    iam: bool = True
+    """Check every AWS call of a handler against its role (``--no-iam`` turns it off)."""
+    template: Path | None = None
+    """Another template than the project's (a test's copy with a permission removed)."""
     parameter_overrides: tuple[tuple[str, str], ...] = ()
     """Any other template parameters, e.g. ``(("ResultsRetentionDays", "7"),)``; they win over the above."""
 
@@ -122,10 +127,11 @@ class LocalGateway:
             self._exit.callback(self.emulator.stop)
             self.stack = self._exit.enter_context(
                 OfflineStack(
-                    template_path=TEMPLATE,
+                    template_path=self.options.template or TEMPLATE,
                     project_root=PROJECT_ROOT,
                     stack_name=self.options.stack_name,
                     parameter_overrides=self._parameters(),
+                    iam=self.options.iam,
                 )
             )
             boto3.client("secretsmanager").put_secret_value(
@@ -201,9 +207,11 @@ class LocalGateway:
     def wait(
         self, job_id: str, timeout_s: float = 600, on_progress: Callable[[JobProgress], None] | None = None
     ) -> JobSummary:
-        """Block until the job has finished (any final status); raises TimeoutError after ``timeout_s``."""
+        """Block until the job has finished (any final status); raises TimeoutError after ``timeout_s``
+        and IamDeniedError as soon as a handler made a call its role does not allow."""
         deadline = time.monotonic() + timeout_s
         while True:
+            self.raise_iam_denials()
             progress = self.progress(job_id)
             if on_progress:
                 on_progress(progress)
@@ -214,6 +222,17 @@ class LocalGateway:
                     f"job {job_id} did not finish within {timeout_s:.0f} s (stage: {progress.stage})"
                 )
             time.sleep(0.2)
+
+    def raise_iam_denials(self) -> None:
+        """Raise IamDeniedError naming each function, action and resource the offline IAM check refused."""
+        check = self.stack.iam_check if self.stack else None
+        denied = sorted({c.describe() for c in check.denied}) if check else []
+        if denied:
+            raise IamDeniedError(
+                "AccessDenied: the offline IAM check refused "
+                + "; ".join(denied)
+                + " - the function's role in the template lacks the permission (see the function's logs)"
+            )
 
     def settings(self) -> Settings:
         """The configuration the deployed functions run with, for calling domain functions directly."""

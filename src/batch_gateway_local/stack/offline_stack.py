@@ -28,6 +28,9 @@ import boto3
 
 from batch_gateway_local.stack.errors import OfflineStackError
 from batch_gateway_local.stack.event_rules import EventRuleDelivery
+from batch_gateway_local.stack.iam.calls import Where
+from batch_gateway_local.stack.iam.recorder import IamCheck
+from batch_gateway_local.stack.iam.roles import function_policies
 from batch_gateway_local.stack.lambda_runtime.context import Invocation
 from batch_gateway_local.stack.lambda_runtime.handlers import CodeLocation
 from batch_gateway_local.stack.lambda_runtime.runtime import InProcessLambdaRuntime
@@ -63,6 +66,9 @@ class OfflineStack:
         shutdown_timeout: seconds to wait for Step Functions threads when leaving.
         lock_timeout: seconds an invocation waits for another one before failing
             (``OfflineStack.LockTimeout``) instead of deadlocking.
+        iam: check every AWS call a handler makes against its function's role in the template
+            and answer a call the role does not allow with AccessDenied (``iam_check`` holds the
+            record); False records nothing and allows everything.
 
     After ``__enter__``: ``outputs`` (stack Outputs), ``resources`` (logical id -> physical id),
     ``resource_types``, ``functions`` (logical id -> function name), ``state_machines`` (logical
@@ -82,6 +88,7 @@ class OfflineStack:
         stack_name: str = "offline",
         shutdown_timeout: float = 10.0,
         lock_timeout: float = 300.0,
+        iam: bool = True,
     ) -> None:
         self.template_path = Path(template_path).resolve()
         self.project_root = Path(project_root).resolve() if project_root else self.template_path.parent
@@ -93,6 +100,8 @@ class OfflineStack:
         self.stack_name = stack_name
         self.shutdown_timeout = shutdown_timeout
         self.lock_timeout = lock_timeout
+        self.iam = iam
+        self.iam_check: IamCheck | None = None
 
         self.outputs: dict[str, str] = {}
         self.resources: dict[str, str] = {}
@@ -224,6 +233,7 @@ class OfflineStack:
         self.translated_template = translate_sam(template, self.parameter_overrides, self.region)
         self._upload_artifacts(bucket)
         self._create_stack(extensions)
+        self._install_iam_check(exit_stack)
         self._attach_layers()
         self._configure_buckets()
         self._configure_table_ttl()
@@ -327,6 +337,14 @@ class OfflineStack:
             for logical_id, resource in self.translated_template["Resources"].items()
             if resource.get("Type") == resource_type and logical_id in self.resources
         ]
+
+    def _install_iam_check(self, exit_stack: ExitStack) -> None:
+        if not self.iam:
+            return
+        policies = function_policies(self.translated_template, self.functions, self.resources, self.resolve)
+        self.iam_check = IamCheck(policies, Where("aws", self.region, self.account_id))
+        self.iam_check.install()
+        exit_stack.callback(self.iam_check.uninstall)
 
     def _attach_layers(self) -> None:
         """moto's CloudFormation drops a function's ``Layers``; set them through the Lambda API."""

@@ -29,6 +29,7 @@ from unittest import mock
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
+from batch_gateway_local.stack.iam.recorder import acting_as
 from batch_gateway_local.stack.lambda_runtime.capture import capturing
 from batch_gateway_local.stack.lambda_runtime.context import (
     Invocation,
@@ -43,6 +44,7 @@ from batch_gateway_local.stack.lambda_runtime.environ import (
     set_environ,
 )
 from batch_gateway_local.stack.lambda_runtime.handlers import CodeLocation, HandlerModules, layer_import_path
+from batch_gateway_local.stack.lambda_runtime.isolation import forget_function_caches, function_caches
 
 INVOKE_METHOD = "_invoke_lambda"
 """Name of the private moto method this module replaces."""
@@ -131,6 +133,7 @@ class InProcessLambdaRuntime:
         self._patcher = None
         os.environ.__class__ = self._environ_class
         self._handlers.forget(self._code.values(), self._modules_before)
+        forget_function_caches()
 
     def __enter__(self) -> InProcessLambdaRuntime:
         self.install()
@@ -228,7 +231,12 @@ class InProcessLambdaRuntime:
 
     def _call_handler(self, function: LambdaFunction, record: Invocation, log_stream: str) -> None:
         code_dir, import_paths = self._locate(function)
-        with self._environment(function, code_dir, log_stream), _sys_path(import_paths):
+        with (
+            self._environment(function, code_dir, log_stream),
+            _sys_path(import_paths),
+            acting_as(function.function_name),
+            function_caches(function.function_name),
+        ):
             handler = self._handlers.handler(function, code_dir)
             context = LambdaContext(
                 function_name=function.function_name,
