@@ -72,6 +72,27 @@ class GatewayConfig:
     region: str | None = None
 
     @classmethod
+    def locate(
+        cls,
+        endpoint: str | None = None,
+        stack: str | None = None,
+        api_key: str | None = None,
+        region: str | None = None,
+    ) -> GatewayConfig:
+        """The API given as a deployed stack's name or an endpoint URL, with an API key or SigV4."""
+        if stack:
+            config = cls.from_stack(stack, region)
+        elif endpoint:
+            config = cls(endpoint, region=region)
+        else:
+            raise GatewayError(
+                0, "no_endpoint", "give --endpoint URL (or BATCH_GATEWAY_ENDPOINT) or --stack NAME"
+            )
+        if api_key:
+            config.auth, config.api_key = "API_KEY", api_key
+        return config
+
+    @classmethod
     def from_stack(cls, stack: str, region: str | None = None) -> GatewayConfig:
         """Endpoint and auth of a deployed stack, from its CloudFormation outputs (and its API key)."""
         import botocore.session

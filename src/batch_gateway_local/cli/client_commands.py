@@ -31,9 +31,9 @@ MAX_INLINE_BYTES = 5 * 1024 * 1024
 CLIENT_COMMANDS = ("submit", "status", "list", "results", "cancel")
 
 
-def add_client_commands(commands: Any) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    where = common.add_argument_group("where the API is")
+def add_api_location(parser: argparse.ArgumentParser) -> None:
+    """--endpoint | --stack, --api-key, --region: where the API is (the client commands, the console)."""
+    where = parser.add_argument_group("where the API is")
     where.add_argument(
         "--endpoint",
         default=os.environ.get("BATCH_GATEWAY_ENDPOINT"),
@@ -46,6 +46,11 @@ def add_client_commands(commands: Any) -> None:
         help="use API-key auth with this key (env BATCH_GATEWAY_API_KEY); default: IAM (SigV4)",
     )
     where.add_argument("--region", default=None, help="AWS region (SigV4 and --stack)")
+
+
+def add_client_commands(commands: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    add_api_location(common)
 
     submit = commands.add_parser("submit", parents=[common], help="submit a JSONL file (or an S3 object)")
     submit.add_argument("file", type=Path, nargs="?", help="JSONL file of BatchItems (sent inline)")
@@ -89,15 +94,7 @@ def add_client_commands(commands: Any) -> None:
 
 
 def _client(args: argparse.Namespace) -> GatewayClient:
-    if args.stack:
-        config = GatewayConfig.from_stack(args.stack, args.region)
-    elif args.endpoint:
-        config = GatewayConfig(args.endpoint, region=args.region)
-    else:
-        raise ApiError(0, "no_endpoint", "give --endpoint URL (or BATCH_GATEWAY_ENDPOINT) or --stack NAME")
-    if args.api_key:
-        config.auth, config.api_key = "API_KEY", args.api_key
-    return GatewayClient(config)
+    return GatewayClient(GatewayConfig.locate(args.endpoint, args.stack, args.api_key, args.region))
 
 
 def _read_items(path: Path) -> list[Any]:

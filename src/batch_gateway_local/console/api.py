@@ -8,7 +8,6 @@ talks to the console. Downloads stream a presigned URL the API handed out, block
 
 from __future__ import annotations
 
-import dataclasses
 import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -37,16 +36,7 @@ class ConsoleApi:
         api_key: str | None = None,
         region: str | None = None,
     ) -> ConsoleApi:
-        if stack:
-            config = GatewayConfig.from_stack(stack, region)
-        elif endpoint:
-            config = GatewayConfig(endpoint, region=region)
-        else:
-            raise ApiError(
-                0, "no_endpoint", "give --endpoint URL (or BATCH_GATEWAY_ENDPOINT) or --stack NAME"
-            )
-        if api_key:
-            config = dataclasses.replace(config, auth="API_KEY", api_key=api_key)
+        config = GatewayConfig.locate(endpoint, stack, api_key, region)
         # Short timeouts and few retries: a page waits on these calls.
         return cls(GatewayClient(config, retries=2, timeout=20))
 

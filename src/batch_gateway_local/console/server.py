@@ -9,12 +9,13 @@ commands, serves on 127.0.0.1 (``--host`` to change it, with a warning) and bloc
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import sys
 import threading
 import time
 from typing import Any
+
+from batch_gateway_local.cli.client_commands import add_api_location
 
 DEFAULT_PORT = 8080
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -72,18 +73,7 @@ def add_console(commands: Any) -> None:
     console = commands.add_parser(
         "console", help="a web console for the API (jobs, errors, results, submit) on 127.0.0.1"
     )
-    console.add_argument(
-        "--endpoint",
-        default=os.environ.get("BATCH_GATEWAY_ENDPOINT"),
-        help="API base URL incl. stage, e.g. http://127.0.0.1:8000/v1 (env BATCH_GATEWAY_ENDPOINT)",
-    )
-    console.add_argument("--stack", default=None, help="a deployed stack's name: read its ApiUrl output")
-    console.add_argument(
-        "--api-key",
-        default=os.environ.get("BATCH_GATEWAY_API_KEY"),
-        help="use API-key auth with this key (env BATCH_GATEWAY_API_KEY); default: IAM (SigV4)",
-    )
-    console.add_argument("--region", default=None, help="AWS region (SigV4 and --stack)")
+    add_api_location(console)
     console.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     console.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
