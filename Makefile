@@ -24,7 +24,7 @@ CHECKOV_SKIP := CKV_AWS_117,CKV_AWS_115
 DEMO_PROVIDER ?= openai
 DEMO_MODEL ?= gpt-4o-mini
 
-.PHONY: venv demo test lint types template unit integration e2e bench build clean openapi api console screenshots chromium iam-report
+.PHONY: venv venvs demo test lint types template unit integration e2e bench build clean openapi api console screenshots chromium iam-report
 
 $(STAMP): pyproject.toml layers/batch_gateway/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,16 +35,21 @@ $(STAMP): pyproject.toml layers/batch_gateway/requirements.txt
 $(CHECKOV_STAMP):
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --no-compile checkov==$(CHECKOV_VERSION)
 	touch $@
 
 $(SAM_STAMP):
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	$(SAM_VENV)/bin/python -m pip install --quiet --no-compile aws-sam-cli==$(SAM_CLI_VERSION)
 	touch $@
 
 venv: $(STAMP)
+
+# The three venvs side by side: installing is mostly unpacking on one core each (checkov's and the SAM
+# CLI's tools run once per `make test`, so they skip compiling to bytecode up front).
+venvs:
+	$(MAKE) -j3 $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/batch-gateway local run samples/demo.jsonl --provider $(DEMO_PROVIDER) --model $(DEMO_MODEL) \
@@ -95,7 +100,8 @@ e2e: $(STAMP) chromium
 
 # Four workers on two cores: much of a whole-job test is waiting (Step Functions waits, polling).
 # loadfile keeps each module's tests on one worker, so its module-scoped offline stack is built once.
-test: lint types template chromium
+test: venvs
+	$(MAKE) lint types template chromium
 	$(BIN)/pytest -q -n 4 --dist loadfile
 
 # A few whole jobs with the offline IAM check on: calls checked, calls denied (must be 0) and, per

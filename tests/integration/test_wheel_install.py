@@ -3,7 +3,9 @@
 The wheel once shipped without ``batch_gateway_local.emulator`` because pyproject listed packages by
 hand; it now uses package discovery. This builds the wheel, installs it into a fresh venv (the
 package registry supplies the dependencies, as for a user) and runs the command from there, from a
-directory outside the repository so nothing can be imported from the source tree.
+directory outside the repository so nothing can be imported from the source tree. One venv serves
+both installs a user makes: the `client` extra first (checked for what it must not bring), then the
+`local` extra on top.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import venv
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -48,15 +51,56 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return next(out.glob("batch_gateway-*.whl"))
 
 
+@dataclass(frozen=True)
+class ClientInstall:
+    """What the client-only install showed, read before the `local` extra joins the same venv."""
+
+    runtime_found: subprocess.CompletedProcess[str]
+    submit_help: subprocess.CompletedProcess[str]
+    local_up: subprocess.CompletedProcess[str]
+
+
+# The Lambda runtime's and the offline stack's packages: none of them comes with the client install.
+_NOT_FOR_THE_CLIENT = ("aws_lambda_powertools", "openai", "anthropic", "moto", "samtranslator")
+
+
+def _pip_install(python: Path, requirement: str, cwd: Path) -> None:
+    # --no-compile: the few modules a test imports compile on first import; the rest never would.
+    done = _run([str(python), "-m", "pip", "install", "--quiet", "--no-compile", requirement], cwd)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
 @pytest.fixture(scope="module")
-def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the wheel and its `local` extra (moto, the SAM translator) installed."""
+def venv_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("venv")
     venv.create(home / "venv", with_pip=True)
-    python = home / "venv" / "bin" / "python"
-    done = _run([str(python), "-m", "pip", "install", "--quiet", f"{wheel}[local]"], home)
-    assert done.returncode == 0, done.stderr[-4000:]
     return home / "venv" / "bin"
+
+
+@pytest.fixture(scope="module")
+def client_install(wheel: Path, venv_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> ClientInstall:
+    """The wheel with its `client` extra only: what a user of the Python client installs."""
+    cwd = tmp_path_factory.mktemp("client")
+    _pip_install(venv_bin / "python", f"{wheel}[client]", cwd)
+    code = (
+        "import importlib.util, sys; from batch_gateway_client import GatewayBatchProcessor; "
+        f"print([m for m in {_NOT_FOR_THE_CLIENT!r} if importlib.util.find_spec(m)])"
+    )
+    command = str(venv_bin / "batch-gateway")
+    return ClientInstall(
+        runtime_found=_run([str(venv_bin / "python"), "-c", code], cwd),
+        submit_help=_run([command, "submit", "--help"], cwd),
+        local_up=_run([command, "local", "up"], cwd),
+    )
+
+
+@pytest.fixture(scope="module")
+def installed(
+    wheel: Path, venv_bin: Path, client_install: ClientInstall, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The same venv with the `local` extra (moto, the SAM translator) added: one venv, two installs."""
+    _pip_install(venv_bin / "python", f"{wheel}[local]", tmp_path_factory.mktemp("local"))
+    return venv_bin
 
 
 def test_the_wheel_holds_every_subpackage(wheel: Path) -> None:
@@ -103,28 +147,11 @@ def test_the_installed_command_runs_a_job(installed: Path, tmp_path: Path) -> No
     assert all(r["error"] is None for r in results)
 
 
-# The Lambda runtime's and the offline stack's packages: none of them comes with the client install.
-_NOT_FOR_THE_CLIENT = ("aws_lambda_powertools", "openai", "anthropic", "moto", "samtranslator")
-
-
-def test_the_client_installs_and_imports_without_the_runtime_packages(
-    wheel: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
-) -> None:
-    home = tmp_path_factory.mktemp("client-venv")
-    venv.create(home / "venv", with_pip=True)
-    python = home / "venv" / "bin" / "python"
-    done = _run([str(python), "-m", "pip", "install", "--quiet", f"{wheel}[client]"], home)
-    assert done.returncode == 0, done.stderr[-4000:]
-    code = (
-        "import importlib.util, sys; from batch_gateway_client import GatewayBatchProcessor; "
-        f"print([m for m in {_NOT_FOR_THE_CLIENT!r} if importlib.util.find_spec(m)])"
-    )
-    probed = _run([str(python), "-c", code], tmp_path)
+def test_the_client_installs_and_imports_without_the_runtime_packages(client_install: ClientInstall) -> None:
+    probed = client_install.runtime_found
     assert (probed.returncode, probed.stdout.strip()) == (0, "[]"), probed.stderr[-3000:]
-    command = str(home / "venv" / "bin" / "batch-gateway")
-    helped = _run([command, "submit", "--help"], tmp_path)
-    assert helped.returncode == 0, helped.stderr
-    local = _run([command, "local", "up"], tmp_path)
+    assert client_install.submit_help.returncode == 0, client_install.submit_help.stderr
+    local = client_install.local_up
     assert local.returncode == 2
     assert "pip install 'batch-gateway[local]'" in local.stderr
     assert "Traceback" not in local.stderr
