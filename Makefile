@@ -24,7 +24,7 @@ CHECKOV_SKIP := CKV_AWS_117,CKV_AWS_115
 DEMO_PROVIDER ?= openai
 DEMO_MODEL ?= gpt-4o-mini
 
-.PHONY: venv venvs demo test lint types template unit integration e2e bench build clean openapi api console screenshots chromium iam-report
+.PHONY: venv venvs demo test lint types template unit integration e2e bench build clean openapi api console screenshots chromium iam-report chaos
 
 $(STAMP): pyproject.toml layers/batch_gateway/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -113,6 +113,12 @@ iam-report: $(STAMP)
 # job end to end; prints a table and writes bench/results.json (about 6 minutes on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# 100 seeded jobs (mixed providers, 1-9 lines, item errors, expiring batches) under random faults: handlers
+# dying before/after AWS and provider calls, lost answers, duplicate and late events, stopped executions.
+# Prints the report (docs/what-happens-when.md has the last figures); exits 1 on any broken guarantee.
+chaos: $(STAMP)
+	$(BIN)/batch-gateway local chaos --jobs 100 --seed 1 --json chaos-report.json
 
 # sam build needs the Lambda runtime's Python (3.12) on PATH; with pyenv, pick its 3.12 for this call.
 build: $(SAM_STAMP)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from batch_gateway_local.cli.chaos import add_local_chaos, local_chaos
 from batch_gateway_local.cli.client_commands import CLIENT_COMMANDS, add_client_commands, run_client_command
 from batch_gateway_local.cli.run import add_local_run, local_run
 from batch_gateway_local.cli.up import add_local_up, local_up
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     ).add_subparsers(dest="local_command", required=True)
     add_local_run(local)
     add_local_up(local)
+    add_local_chaos(local)
     add_client_commands(commands)
     add_console(commands)
     return parser
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.command == "console":
                 return run_console(args)
+            if args.local_command == "chaos":
+                return local_chaos(args)
             return local_run(args) if args.local_command == "run" else local_up(args)
         except ModuleNotFoundError as exc:
             extra = _missing_extra(exc)

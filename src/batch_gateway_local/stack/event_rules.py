@@ -20,6 +20,9 @@ from types import TracebackType
 from typing import Any
 from unittest import mock
 
+from batch_gateway_local.stack.async_invocations import invoke_async
+from batch_gateway_local.stack.faults.hooks import deliver
+
 EMULATED_TARGET_SERVICES = frozenset({"sqs", "logs", "events"})
 
 log = logging.getLogger(__name__)
@@ -33,13 +36,13 @@ def _invoke_async(function_arn: str, event: dict[str, Any]) -> None:
     arn = parse_arn(function_arn)
     function = lambda_backends[arn.account][arn.region].get_function(arn.resource_id)
 
-    def deliver() -> None:
-        try:
-            function.invoke(json.dumps(event), {"x-amz-invocation-type": "Event"}, {})
-        except Exception:  # an asynchronous target's failure never reaches the event's sender
-            log.exception("EventBridge target %s failed", function_arn)
+    def send() -> None:
+        # An asynchronous target's failure never reaches the event's sender; Lambda retries it.
+        invoke_async(function, json.dumps(event), f"an EventBridge event ({event.get('detail-type')})")
 
-    threading.Thread(target=deliver, name="eventbridge-lambda-target", daemon=True).start()
+    threading.Thread(
+        target=deliver, args=("eventbridge-target", send), name="eventbridge-lambda-target", daemon=True
+    ).start()
 
 
 def check_event_rule_hook() -> list[str]:

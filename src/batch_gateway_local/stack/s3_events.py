@@ -4,7 +4,9 @@ moto invokes a bucket's notification target from inside PutObject, before it sto
 metadata, and leaves fields out of the record that Powertools' S3 model requires (and the version id
 that makes an upload unique). :func:`patch_s3_events` holds each event until the request is done and
 completes the record (:func:`complete_s3_event`), for as long as the returned ExitStack is open.
-Delivery is synchronous: ``put_object`` returns after the triggered handler has finished.
+Delivery is synchronous: ``put_object`` returns after the triggered handler has finished, with
+Lambda's retries of a failed asynchronous event (``async_invocations``); under fault injection an
+event may also arrive twice or late (``faults.hooks.deliver``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ import threading
 import time
 import uuid
 from contextlib import ExitStack
+from functools import partial
 from typing import Any
 from unittest import mock
 from urllib.parse import quote_plus, unquote_plus
+
+from batch_gateway_local.stack.async_invocations import invoke_async
+from batch_gateway_local.stack.faults.hooks import deliver
 
 
 def check_s3_event_hooks() -> list[str]:
@@ -32,7 +38,23 @@ def check_s3_event_hooks() -> list[str]:
         "notification_id",
     ):
         return ["moto.s3.notifications._get_s3_event moved or changed its signature"]
+    invoke = getattr(notifications, "_invoke_awslambda", None)
+    if invoke is None or tuple(inspect.signature(invoke).parameters) != (
+        "account_id",
+        "event_body",
+        "fn_arn",
+        "region_name",
+    ):
+        return ["moto.s3.notifications._invoke_awslambda moved or changed its signature"]
     return []
+
+
+def _invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+    """S3's asynchronous invocation of a notified function, with Lambda's retries of a failure."""
+    from moto.awslambda.utils import get_backend
+
+    function = get_backend(account_id, region_name).get_function(fn_arn)
+    invoke_async(function, event_body, "an S3 notification")
 
 
 _SEQUENCER = itertools.count(int(time.time() * 1000) << 16)
@@ -98,10 +120,11 @@ def patch_s3_events() -> ExitStack:
         finally:
             events, deferred.events = deferred.events, None
             for event_args, event_kwargs in events:
-                original_send(*event_args, **event_kwargs)
+                deliver("s3-notification", partial(original_send, *event_args, **event_kwargs))
 
     stack = ExitStack()
     stack.enter_context(mock.patch.object(notifications, "_get_s3_event", _get_s3_event))
     stack.enter_context(mock.patch.object(notifications, "send_event", send_event))
     stack.enter_context(mock.patch.object(S3Response, "key_response", key_response))
+    stack.enter_context(mock.patch.object(notifications, "_invoke_awslambda", _invoke_awslambda))
     return stack

@@ -17,9 +17,12 @@ from __future__ import annotations
 import queue
 import threading
 import warnings
+from functools import partial
 from types import TracebackType
 from typing import Any
 from unittest import mock
+
+from batch_gateway_local.stack.faults.hooks import deliver
 
 QueuedBatch = tuple[Any, str, list[Any], str]
 
@@ -102,7 +105,7 @@ class StreamDelivery:
                 if batch is None:
                     return
                 backend, function_arn, items, source = batch
-                self._original(backend, function_arn, items, source)
+                deliver("dynamodb-stream", partial(self._original, backend, function_arn, items, source))
             except Exception as exc:  # keep delivering later records; the invocation log has the details
                 warnings.warn(f"DynamoDB stream delivery to {batch and batch[1]} failed: {exc}", stacklevel=1)
             finally:

@@ -51,6 +51,11 @@ def current_function() -> str | None:
     return inherited
 
 
+def in_handler_thread() -> bool:
+    """True in the thread a handler runs in (not in the pool threads it started)."""
+    return bool(_acting.__dict__.get("stack"))
+
+
 def _pool_thread_start(original: Any) -> Any:
     """Thread.start for ThreadPoolExecutor workers a handler starts (boto3's transfers): they act for it.
 

@@ -29,6 +29,7 @@ from unittest import mock
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
+from batch_gateway_local.stack.faults.plan import HandlerCrash
 from batch_gateway_local.stack.iam.recorder import acting_as
 from batch_gateway_local.stack.lambda_runtime.capture import capturing
 from batch_gateway_local.stack.lambda_runtime.context import (
@@ -210,6 +211,8 @@ class InProcessLambdaRuntime:
         try:
             self._call_handler(function, record, log_stream)
         except InvocationSetupError as exc:
+            record.error = error_payload(exc, exc.error_type)
+        except HandlerCrash as exc:  # an injected fault: reported as the Lambda service reports a timeout
             record.error = error_payload(exc, exc.error_type)
         except (Exception, SystemExit) as exc:
             error_type = "Runtime.ExitError" if isinstance(exc, SystemExit) else None
