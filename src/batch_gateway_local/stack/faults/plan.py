@@ -56,6 +56,8 @@ class FaultPlan:
     rates: dict[str, float] = field(default_factory=dict)
     late_seconds: tuple[float, float] = (0.5, 3.0)
     """How late a late event arrives (uniform in this range, offline seconds)."""
+    only: tuple[str, ...] = ()
+    """When set, faults happen only where one of these strings appears (a regression test's aim)."""
     injected: list[Injected] = field(default_factory=list)
     enabled: bool = True
 
@@ -68,7 +70,7 @@ class FaultPlan:
 
     def decide(self, kind: FaultKind, where: str, function: str | None = None) -> bool:
         """True when a fault of ``kind`` happens at this opportunity (and it is counted)."""
-        if not self.enabled:
+        if not self.enabled or (self.only and not any(target in where for target in self.only)):
             return False
         with self._lock:
             if self._random.random() >= self.rates.get(kind, self.rate):

@@ -66,7 +66,10 @@ class OpenAIBatchProvider(SdkBatchProvider["OpenAI"]):
             uploaded = self.client.files.create(file=(requests_file.name, fh), purpose="batch")
         try:
             with self._errors("the batch"):
-                batch = self.client.batches.create(
+                # No SDK retry: a create whose answer was lost may have made the batch, and a blind
+                # second POST would make another (paid twice). Submit's retry first looks for it by
+                # its metadata (find_batch) and only then creates.
+                batch = self.client.with_options(max_retries=0).batches.create(
                     input_file_id=uploaded.id,
                     # The SDK types the OpenAI routes only; Azure's "/chat/completions" passes as is.
                     endpoint=cast(Any, self.endpoint),
