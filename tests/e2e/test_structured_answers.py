@@ -1,0 +1,55 @@
+"""Structured answers end to end: a job with a response schema, on each provider, through the offline stack.
+
+Each provider is asked for JSON its own way (OpenAI/Azure json_schema, Anthropic/Bedrock a forced
+tool); every answer lands in ``response.parsed`` and matches the schema, and an item whose first
+answer does not match (the emulator's ``[[emulator:bad-json]]``) is recovered by the follow-up round.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from batch_gateway.models import JobSpec
+from batch_gateway_local.stack.local_gateway import LocalGateway
+from tests.conftest import read_jsonl, write_jsonl
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "label": {"enum": ["billing", "bug", "other"]},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["label", "confidence", "reasons"],
+}
+MODELS = {
+    "openai": "gpt-4o-mini",
+    "azure-openai": "my-gpt-4o-mini-batch",
+    "anthropic": "claude-3-5-haiku-latest",
+    "bedrock": "anthropic.claude-3-5-haiku-20241022-v1:0",
+}
+
+
+@pytest.mark.parametrize("provider", list(MODELS))
+def test_every_answer_matches_the_schema_and_a_bad_one_is_recovered_by_the_follow_up_round(
+    gateway: LocalGateway, tmp_path: Path, provider: str
+) -> None:
+    items = [
+        {"custom_id": "t1", "user_message": "My invoice is wrong"},
+        {"custom_id": "t2", "user_message": "The app crashes [[emulator:bad-json]]"},
+        {"custom_id": "t3", "user_message": "Hello"},
+    ]
+    spec = JobSpec(provider=provider, model=MODELS[provider], response_schema=SCHEMA)  # type: ignore[arg-type]
+    job_id = gateway.submit_file(write_jsonl(tmp_path / f"tickets-{provider}.jsonl", items), spec)
+    job = gateway.wait(job_id, timeout_s=180)
+    lines = read_jsonl(gateway.export(job_id, tmp_path / "out", results_table=False)["results.jsonl"])
+
+    assert job.status.value == "completed", job.reason
+    assert [r["custom_id"] for r in lines] == ["t1", "t2", "t3"]
+    for result in lines:
+        assert result["error"] is None
+        jsonschema.validate(result["response"]["parsed"], SCHEMA)
+    assert job.retry_rounds == [{"round": 1, "retried": 1, "recovered": 1}]
