@@ -7,7 +7,10 @@ answer does not match (the emulator's ``[[emulator:bad-json]]``) is recovered by
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -15,6 +18,7 @@ import pytest
 from batch_gateway.models import JobSpec
 from batch_gateway_local.stack.local_gateway import LocalGateway
 from tests.conftest import read_jsonl, write_jsonl
+from tests.stack_helpers import event, invoke
 
 SCHEMA = {
     "type": "object",
@@ -42,7 +46,7 @@ def test_every_answer_matches_the_schema_and_a_bad_one_is_recovered_by_the_follo
         {"custom_id": "t2", "user_message": "The app crashes [[emulator:bad-json]]"},
         {"custom_id": "t3", "user_message": "Hello"},
     ]
-    spec = JobSpec(provider=provider, model=MODELS[provider], response_schema=SCHEMA)  # type: ignore[arg-type]
+    spec = JobSpec(provider=provider, model=MODELS[provider], response_schema=SCHEMA)
     job_id = gateway.submit_file(write_jsonl(tmp_path / f"tickets-{provider}.jsonl", items), spec)
     job = gateway.wait(job_id, timeout_s=180)
     lines = read_jsonl(gateway.export(job_id, tmp_path / "out", results_table=False)["results.jsonl"])
@@ -53,3 +57,46 @@ def test_every_answer_matches_the_schema_and_a_bad_one_is_recovered_by_the_follo
         assert result["error"] is None
         jsonschema.validate(result["response"]["parsed"], SCHEMA)
     assert job.retry_rounds == [{"round": 1, "retried": 1, "recovered": 1}]
+
+
+def _post_batches(gateway: LocalGateway, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = event("api_post_batches.json", IDEMPOTENCY_KEY=f"schema-{hash(json.dumps(body))}")
+    request["body"] = json.dumps(body)
+    answer = invoke(gateway, "ApiFunction", request)
+    body_text = answer["body"]
+    if answer.get("isBase64Encoded"):
+        body_text = base64.b64decode(body_text)
+    return answer["statusCode"], json.loads(body_text)
+
+
+def test_a_submission_s_response_schema_travels_to_intake_and_every_answer_is_parsed(
+    gateway: LocalGateway, tmp_path: Path
+) -> None:
+    items = [{"custom_id": "a", "user_message": "Refund please"}, {"custom_id": "b", "user_message": "Hi"}]
+    body = {"provider": "openai", "model": "gpt-4o-mini", "response_schema": SCHEMA, "items": items}
+
+    status, job = _post_batches(gateway, body)
+    done = gateway.wait(job["job_id"], timeout_s=120)
+    lines = read_jsonl(gateway.export(job["job_id"], tmp_path, results_table=False)["results.jsonl"])
+
+    assert status == 202, job
+    assert done.counts.succeeded == 2
+    assert all(jsonschema.Draft202012Validator(SCHEMA).is_valid(r["response"]["parsed"]) for r in lines)
+
+
+def test_a_schema_openai_s_strict_mode_cannot_take_is_a_422_that_says_what_to_change(
+    gateway: LocalGateway,
+) -> None:
+    loose = {"type": "object", "properties": {"label": {"type": "string"}}}
+    body = {
+        "provider": "azure-openai",
+        "model": "d",
+        "response_schema": loose,
+        "items": [{"custom_id": "a", "user_message": "x"}],
+    }
+
+    status, answer = _post_batches(gateway, body)
+
+    assert status == 422
+    assert answer["details"][0]["loc"] == ["body", "response_schema"]
+    assert "does not require 'label'" in answer["message"]
