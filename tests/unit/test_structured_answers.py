@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -22,6 +23,7 @@ from batch_gateway.providers.structured import (
 )
 from batch_gateway.providers.types import ProviderResult
 from batch_gateway.settings import Settings
+from batch_gateway_local.cli.commands import main
 from batch_gateway_local.emulator.answers import AnswerMemory, structured_answer
 
 SCHEMA: dict[str, Any] = {
@@ -261,3 +263,20 @@ def test_the_emulator_answers_json_of_the_schema_deterministically_and_a_bad_one
     assert not jsonschema.Draft202012Validator(schema).is_valid(first)
     jsonschema.validate(again, schema)
     assert again == structured_answer(schema, body, "hi", None)  # the same request, the same answer
+
+
+# ------------------------------------------------------------------------------ the CLI flag
+def test_local_run_refuses_a_schema_file_it_cannot_use_before_starting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    items = tmp_path / "t.jsonl"
+    items.write_text('{"custom_id": "a", "user_message": "hi"}\n')
+    loose = tmp_path / "loose.json"
+    loose.write_text(json.dumps({"type": "object", "properties": {"a": {"type": "string"}}}))
+    args = ["local", "run", str(items), "--provider", "openai", "--model", "m", "--out", str(tmp_path / "o")]
+
+    assert main([*args, "--response-schema", str(loose)]) == 2
+    assert "does not require 'a'" in capsys.readouterr().err
+    assert main([*args, "--response-schema", str(tmp_path / "missing.json")]) == 2
+    assert "--response-schema" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
