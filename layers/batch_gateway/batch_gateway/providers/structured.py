@@ -49,20 +49,19 @@ class SchemaError(ValueError):
 def prepare_schema(schema: Any, provider: str) -> dict[str, Any]:
     """The schema as the provider gets it; SchemaError (readable) when it cannot be used.
 
-    Every provider: a valid JSON Schema (draft 2020-12) whose root is ``type: object`` (a tool's input
+    Every provider: a valid JSON Schema (of the draft its ``$schema`` names, else 2020-12) whose root is ``type: object`` (a tool's input
     and OpenAI's json_schema both are objects). OpenAI and Azure (strict mode): every object lists
     all its properties in ``required`` (an optional field is a required one that allows null:
     ``"type": ["string", "null"]``), and none allows additional properties; an object that does not
     say gets ``additionalProperties: false`` added. That only narrows what may come back, so an
     answer of the strict schema still matches the one the user wrote.
     """
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError as InvalidSchema
 
     if not isinstance(schema, dict):
         raise SchemaError("the response schema must be a JSON object (a JSON Schema)")
     try:
-        Draft202012Validator.check_schema(schema)
+        _validator_class(schema).check_schema(schema)
     except InvalidSchema as exc:
         raise SchemaError(f"the response schema is not a valid JSON Schema: {exc.message}") from None
     if schema.get("type") != "object":
@@ -159,12 +158,19 @@ def request_schema(request: dict[str, Any]) -> dict[str, Any] | None:
 
 
 # ------------------------------------------------------------------------------ the answer's check
+def _validator_class(schema: dict[str, Any]) -> type[Validator]:
+    """The validator of the draft the schema names in ``$schema``; draft 2020-12 when it names none."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.validators import validator_for
+
+    validator: type[Validator] = validator_for(schema, default=Draft202012Validator)
+    return validator
+
+
 @lru_cache(maxsize=32)
 def _validator(schema_json: str) -> Validator:
-    from jsonschema import Draft202012Validator
-
-    validator: Validator = Draft202012Validator(json.loads(schema_json))
-    return validator
+    schema = json.loads(schema_json)
+    return _validator_class(schema)(schema)
 
 
 def _path(parts: Any) -> str:
