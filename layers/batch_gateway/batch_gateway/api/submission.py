@@ -189,7 +189,8 @@ def validate_spec(request: SubmitBatch) -> JobSpec:
 def put_schema(bucket: str, schema: dict[str, Any]) -> str:
     """Store a submission's response schema under schemas/api/, named by its hash (the same schema
     is one object); the name the ``response-schema`` metadata key carries to intake."""
-    body = json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # In the schema's own key order: providers answer properties in the order the schema lists them.
+    body = json.dumps(schema, separators=(",", ":"), ensure_ascii=False).encode()
     name = f"api/{hashlib.sha256(body).hexdigest()}.json"
     s3_client().put_object(Bucket=bucket, Key=schema_key(name), Body=body, ContentType="application/json")
     return name
