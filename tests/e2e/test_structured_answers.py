@@ -12,9 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import jsonschema
 import pytest
 
+from batch_gateway.intake.spec import job_id_for
 from batch_gateway.models import JobSpec
 from batch_gateway_local.stack.local_gateway import LocalGateway
 from tests.conftest import read_jsonl, write_jsonl
@@ -100,3 +102,18 @@ def test_a_schema_openai_s_strict_mode_cannot_take_is_a_422_that_says_what_to_ch
     assert status == 422
     assert answer["details"][0]["loc"] == ["body", "response_schema"]
     assert "does not require 'label'" in answer["message"]
+
+
+def test_an_upload_naming_a_schema_that_is_not_there_is_rejected_saying_where_to_put_it(
+    gateway: LocalGateway, tmp_path: Path
+) -> None:
+    source = write_jsonl(tmp_path / "noschema.jsonl", [{"custom_id": "a", "user_message": "hi"}])
+    metadata = {"provider": "openai", "model": "gpt-4o-mini", "response-schema": "missing.json"}
+    put = boto3.client("s3").put_object(
+        Bucket=gateway.bucket, Key="inbox/noschema.jsonl", Body=source.read_bytes(), Metadata=metadata
+    )
+    job = gateway.wait(job_id_for(gateway.bucket, "inbox/noschema.jsonl", put["VersionId"]), timeout_s=60)
+
+    assert job.status.value == "failed"
+    assert job.reason is not None
+    assert f"the response schema s3://{gateway.bucket}/schemas/missing.json could not be read" in job.reason

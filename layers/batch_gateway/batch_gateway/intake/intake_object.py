@@ -114,7 +114,8 @@ def _response_schema(bucket: str, head: Any) -> Any:
     except ClientError as exc:
         raise JobSpecError(
             f"the response schema s3://{bucket}/{schema_key(name)} could not be read "
-            f"({exc.response.get('Error', {}).get('Code', 'error')}): upload it there first"
+            f"({exc.response.get('Error', {}).get('Code', 'error')}): upload the schema there, or fix the "
+            "response-schema metadata key"
         ) from None
     return decode_response_schema(name, body)
 
