@@ -270,17 +270,21 @@ def _string_value(node: dict[str, Any], seed: str) -> str:
     return text[: int(high)] if high is not None else text
 
 
+# Wrong values tried in turn for the first property: "maybe" first, so an enum's error reads as a
+# user would see it ("'maybe' is not one of [...]").
+_WRONG_VALUES: tuple[Any, ...] = ("maybe", 42, ["maybe"], {"maybe": True}, None, True)
+
+
 def mismatching(schema: dict[str, Any], value: Any) -> Any:
     """``value`` spoiled so that it no longer matches ``schema`` (its first property made wrong)."""
-    properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    if not isinstance(value, dict) or not properties:
-        return ["maybe"]  # the root is an object: a list never matches
-    name, sub = next(iter(properties.items()))
-    sub = sub if isinstance(sub, dict) else {}
-    if isinstance(sub.get("enum"), list):
-        wrong: Any = "maybe" if "maybe" not in sub["enum"] else "maybe?"
-    elif sub.get("type") == "string":
-        wrong = 42
-    else:
-        wrong = "maybe"
-    return {**value, name: wrong}
+    from jsonschema.validators import validator_for
+
+    validator = validator_for(schema)(schema)
+    properties = schema.get("properties")
+    if isinstance(value, dict) and isinstance(properties, dict) and properties:
+        name = next(iter(properties))
+        for wrong in _WRONG_VALUES:
+            spoiled = {**value, name: wrong}
+            if not validator.is_valid(spoiled):
+                return spoiled
+    return ["maybe"]  # the root is an object: a list never matches
