@@ -115,6 +115,9 @@ class JobSpec(BaseModel):
     system_prompt: str | None = None
     on_invalid: InvalidLinePolicy = "reject"
     tags: dict[str, str] = Field(default_factory=dict)
+    # A JSON Schema every answer must match (structured answers: providers/structured.py), as the
+    # provider gets it (providers.structured.prepare_schema); None: free-text answers.
+    response_schema: dict[str, Any] | None = None
 
 
 class ResultCounts(BaseModel):

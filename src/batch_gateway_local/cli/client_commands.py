@@ -31,6 +31,28 @@ MAX_INLINE_BYTES = 5 * 1024 * 1024
 CLIENT_COMMANDS = ("submit", "status", "list", "results", "cancel")
 
 
+RESPONSE_SCHEMA_HELP = (
+    "a JSON Schema file (an object at its root): every answer must match it, parsed into "
+    "response.parsed (docs/input-and-output.md#structured-answers)"
+)
+
+
+def read_response_schema(path: Path | None) -> dict[str, Any] | None:
+    """The JSON Schema of ``--response-schema FILE`` (None without one); ValueError, readable, when
+    the file cannot be read or is not a JSON object."""
+    if path is None:
+        return None
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"--response-schema {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"--response-schema {path} is not valid JSON ({exc})") from None
+    if not isinstance(schema, dict):
+        raise ValueError(f"--response-schema {path} must hold a JSON object (a JSON Schema)")
+    return schema
+
+
 def add_api_location(parser: argparse.ArgumentParser) -> None:
     """--endpoint | --stack, --api-key, --region: where the API is (the client commands, the console)."""
     where = parser.add_argument_group("where the API is")
@@ -59,6 +81,9 @@ def add_client_commands(commands: Any) -> None:
     submit.add_argument("--model", required=True)
     submit.add_argument("--system-prompt", default=None)
     submit.add_argument("--on-invalid", choices=["reject", "skip"], default="reject")
+    submit.add_argument(
+        "--response-schema", type=Path, default=None, metavar="FILE", help=RESPONSE_SCHEMA_HELP
+    )
     submit.add_argument(
         "--name", default=None, help="the readable part of the job id (default: the file's stem)"
     )
@@ -208,6 +233,10 @@ def _submit(client: GatewayClient, args: argparse.Namespace, out: TextIO) -> int
         "system_prompt": args.system_prompt,
         "on_invalid": args.on_invalid,
     }
+    try:
+        spec["response_schema"] = read_response_schema(args.response_schema)
+    except ValueError as exc:
+        raise ApiError(0, "usage", str(exc)) from None
     items = _read_items(args.file) if args.file is not None else None
     name = args.name or (job_name(args.file.stem) if args.file is not None else None)
     job = client.submit(

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO, get_args
 
 from batch_gateway.models import JobSpec, JobSummary, Provider
+from batch_gateway.providers.structured import prepare_schema
+from batch_gateway_local.cli.client_commands import RESPONSE_SCHEMA_HELP, read_response_schema
 from batch_gateway_local.cli.progress import ProgressLine
 from batch_gateway_local.emulator.scenarios import scenario_names  # stdlib-only: keeps --help fast
 
@@ -42,6 +44,7 @@ def add_local_run(local: Any) -> None:
     run.add_argument("--provider", required=True, choices=get_args(Provider))
     run.add_argument("--model", required=True)
     run.add_argument("--system-prompt", default=None)
+    run.add_argument("--response-schema", type=Path, default=None, metavar="FILE", help=RESPONSE_SCHEMA_HELP)
     run.add_argument(
         "--on-invalid",
         choices=["reject", "skip"],
@@ -122,6 +125,14 @@ def local_run(args: argparse.Namespace) -> int:
         system_prompt=args.system_prompt,
         on_invalid=args.on_invalid,
     )
+    try:  # checked here too, so a schema the provider cannot take fails before the stack starts
+        schema = read_response_schema(args.response_schema)
+        if schema is not None:
+            prepare_schema(schema, spec.provider)
+    except ValueError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    spec.response_schema = schema
     progress_line = ProgressLine(sys.stderr)
     progress_line.show("starting the offline stack (moto + provider emulator)...")
     # Imported here: moto and the stack take a moment, and `--help` should not wait for them.

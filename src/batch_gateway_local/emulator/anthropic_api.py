@@ -18,11 +18,14 @@ from .answers import (
     MARKER_ERROR_400,
     MARKER_ERROR_500,
     MARKER_TOOL,
+    AnswerMemory,
     answer,
     content_text,
+    forced_tool,
     has_marker,
     prompt_tokens,
     stable_id,
+    structured_answer,
     tool_arguments,
     tool_call_tokens,
 )
@@ -101,8 +104,9 @@ def _first_tool(tools: Any) -> tuple[str, Any] | None:
     return None
 
 
-def message(params: dict[str, Any], *, seed: str) -> dict[str, Any]:
-    """A Message answering `params` (which must pass `check_params`)."""
+def message(params: dict[str, Any], *, seed: str, memory: AnswerMemory | None = None) -> dict[str, Any]:
+    """A Message answering `params` (which must pass `check_params`); a forced tool is called with a
+    structured answer of its input schema (`memory`: see `answers.structured_answer`)."""
     model = str(params["model"])
     system = _system_text(params.get("system"))
     texts = [content_text(m.get("content")) for m in params["messages"]]
@@ -110,7 +114,13 @@ def message(params: dict[str, Any], *, seed: str) -> dict[str, Any]:
     user_message = users[-1] if users else ""
     tool = _first_tool(params.get("tools"))
     content: list[dict[str, Any]]
-    if tool is not None and MARKER_TOOL in user_message:
+    forced = forced_tool(params)
+    if forced is not None:
+        name, schema = forced
+        args = structured_answer(schema, params, user_message, memory)
+        content = [{"type": "tool_use", "id": stable_id("toolu_", seed, name), "name": name, "input": args}]
+        stop_reason, output_tokens = "tool_use", tool_call_tokens(name, args)
+    elif tool is not None and MARKER_TOOL in user_message:
         name, schema = tool
         args = tool_arguments(schema, user_message)
         content = [{"type": "tool_use", "id": stable_id("toolu_", seed, name), "name": name, "input": args}]
@@ -333,7 +343,9 @@ class AnthropicApi:
                 if error is None:
                     result = {
                         "type": "succeeded",
-                        "message": message(item.params, seed=f"{batch.id}/{item.custom_id}"),
+                        "message": message(
+                            item.params, seed=f"{batch.id}/{item.custom_id}", memory=self.store.answer_memory
+                        ),
                     }
                 else:
                     result = {"type": "errored", "error": error}

@@ -347,7 +347,7 @@ class BedrockApi:
         if error is not None:
             line["error"] = error
         else:
-            answer = message(params, seed=f"{job.arn}/{record.record_id}")
+            answer = message(params, seed=f"{job.arn}/{record.record_id}", memory=self.store.answer_memory)
             line["modelOutput"] = answer
         return line
 

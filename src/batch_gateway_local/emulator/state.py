@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .answers import AnswerMemory
 from .scenario_base import Scenario, ScenarioMemory
 from .scenarios import make_scenario
 
@@ -156,6 +157,7 @@ class Store:
         self.files_uploaded = 0
         self.base_url = ""
         self.scenario_memories: dict[str, ScenarioMemory] = {}
+        self.answer_memory = AnswerMemory()  # the [[emulator:bad-json]] marker's (answers.py)
 
     def new_scenario(self, name: str) -> Scenario:
         """An instance of the named scenario bound to this server's memory for it; KeyError when unknown."""

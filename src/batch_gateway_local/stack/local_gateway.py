@@ -12,6 +12,7 @@ keys in the stack's provider secret. Then it submits files as an upload would, f
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -27,13 +28,14 @@ from batch_gateway.intake.spec import (
     META_MODEL,
     META_ON_INVALID,
     META_PROVIDER,
+    META_RESPONSE_SCHEMA,
     META_SYSTEM_PROMPT_B64,
     job_id_for,
 )
 from batch_gateway.models import JobSpec, JobSummary
 from batch_gateway.settings import Settings
 from batch_gateway.storage.jobs import JOB_SK, JobsRepository, counts_of, from_dynamo
-from batch_gateway.storage.keys import errors_key, results_key, summary_key
+from batch_gateway.storage.keys import errors_key, results_key, schema_key, summary_key
 from batch_gateway.storage.results import ResultsRepository
 from batch_gateway.workflow.cancel import cancel_job
 from batch_gateway_local.emulator import EmulatorServer
@@ -191,11 +193,21 @@ class LocalGateway:
         metadata = {META_PROVIDER: spec.provider, META_MODEL: spec.model, META_ON_INVALID: spec.on_invalid}
         if spec.system_prompt:
             metadata[META_SYSTEM_PROMPT_B64] = base64.b64encode(spec.system_prompt.encode()).decode()
+        if spec.response_schema is not None:
+            metadata[META_RESPONSE_SCHEMA] = self.put_response_schema(spec.response_schema)
         with path.open("rb") as body:
             response = boto3.client("s3").put_object(
                 Bucket=self.bucket, Key=key, Body=body, Metadata=metadata
             )
         return job_id_for(self.bucket, key, response.get("VersionId") or response["ETag"].strip('"'))
+
+    def put_response_schema(self, schema: dict[str, Any]) -> str:
+        """Store a response schema under schemas/local/ (named by its hash); the name an upload's
+        ``response-schema`` metadata key gives."""
+        body = json.dumps(schema).encode()  # in its own key order: properties are answered in it
+        name = f"local/{hashlib.sha256(body).hexdigest()[:16]}.json"
+        boto3.client("s3").put_object(Bucket=self.bucket, Key=schema_key(name), Body=body)
+        return name
 
     def progress(self, job_id: str) -> JobProgress:
         assert self.stack is not None, "use LocalGateway as a context manager"

@@ -99,6 +99,12 @@ class SubmitBatch(BaseModel):
         description="s3:// URI of a JSONL file of BatchItems: under uploads/ in the stack's data bucket, "
         "or in a bucket listed in the stack parameter ApiSourceBuckets.",
     )
+    response_schema: dict[str, Any] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="A JSON Schema (an object at its root) every answer must match: each provider is asked "
+        "for JSON of it, the answer is in `response.parsed`, and one that does not match is an error "
+        "line retried in a follow-up round. OpenAI and Azure need every property in `required`.",
+    )
 
     @model_validator(mode="after")
     def _items_or_source(self) -> SubmitBatch:

@@ -34,13 +34,16 @@ from batch_gateway.intake.spec import (
     META_MODEL,
     META_ON_INVALID,
     META_PROVIDER,
+    META_RESPONSE_SCHEMA,
     META_SYSTEM_PROMPT_B64,
     job_id_for,
 )
 from batch_gateway.models import JobSpec
 from batch_gateway.providers.requests import request_builder_for
+from batch_gateway.providers.structured import SchemaError, prepare_schema
 from batch_gateway.settings import Settings
 from batch_gateway.storage.aws import s3_client
+from batch_gateway.storage.keys import schema_key
 
 DEFAULT_NAME = "batch"
 # Sources inside the data bucket must live here: an upload under inbox/ starts a job by itself.
@@ -70,6 +73,8 @@ def submit(
     name = request.name or DEFAULT_NAME
     metadata = {**spec_metadata(spec, request_hash), META_API_NAME: name}
     bucket, key = settings.data_bucket, object_key(idempotency_key, caller)
+    if request.response_schema is not None:
+        metadata[META_RESPONSE_SCHEMA] = put_schema(bucket, request.response_schema)
     if request.items is not None:
         version = write_inline(bucket, key, check_inline(request.items, spec), metadata)
     else:
@@ -161,12 +166,34 @@ def validate_spec(request: SubmitBatch) -> JobSpec:
                 "(the spec travels as S3 object metadata)",
                 [{"loc": ["body", "system_prompt"], "type": "too_long", "msg": "too many bytes"}],
             )
-    return JobSpec(
+    spec = JobSpec(
         provider=request.provider,
         model=request.model,
         system_prompt=request.system_prompt or None,
         on_invalid=request.on_invalid,
     )
+    if request.response_schema is None:
+        return spec
+    try:
+        schema = prepare_schema(request.response_schema, spec.provider)
+    except SchemaError as exc:
+        raise ApiError(
+            422,
+            "validation_error",
+            str(exc),
+            [{"loc": ["body", "response_schema"], "type": "invalid_schema", "msg": str(exc)}],
+        ) from None
+    return spec.model_copy(update={"response_schema": schema})
+
+
+def put_schema(bucket: str, schema: dict[str, Any]) -> str:
+    """Store a submission's response schema under schemas/api/, named by its hash (the same schema
+    is one object); the name the ``response-schema`` metadata key carries to intake."""
+    # In the schema's own key order: providers answer properties in the order the schema lists them.
+    body = json.dumps(schema, separators=(",", ":"), ensure_ascii=False).encode()
+    name = f"api/{hashlib.sha256(body).hexdigest()}.json"
+    s3_client().put_object(Bucket=bucket, Key=schema_key(name), Body=body, ContentType="application/json")
+    return name
 
 
 def check_inline(items: list[Any], spec: JobSpec) -> bytes:

@@ -18,15 +18,19 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from batch_gateway.intake.spec import (
     ACCEPTED_SUFFIXES,
+    MAX_SCHEMA_BYTES,
     JobSpecError,
     api_name,
+    decode_response_schema,
     job_id_for,
     job_spec_from_metadata,
     new_job,
+    response_schema_name,
 )
 from batch_gateway.intake.split import IntakeReport, split_into_chunks
 from batch_gateway.models import BatchStatus, JobSummary, ResultCounts
@@ -34,7 +38,7 @@ from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.settings import Settings
 from batch_gateway.storage.aws import s3_client, stepfunctions_client
 from batch_gateway.storage.jobs import JobsRepository
-from batch_gateway.storage.keys import errors_key, results_key, s3_uri, summary_key
+from batch_gateway.storage.keys import errors_key, results_key, s3_uri, schema_key, summary_key
 from batch_gateway.storage.s3 import open_object, put_json
 from batch_gateway.workflow.payloads import ExecutionInput
 
@@ -72,7 +76,7 @@ def intake_object(bucket: str, key: str, version_id: str | None, settings: Setti
     jobs = JobsRepository(settings.jobs_table)
     source = s3_uri(bucket, key)
     try:
-        spec = job_spec_from_metadata(head.get("Metadata", {}), settings)
+        spec = job_spec_from_metadata(head.get("Metadata", {}), settings, _response_schema(bucket, head))
     except JobSpecError as exc:
         return _reject_without_spec(jobs, job_id, source, str(exc), settings)
     job = new_job(job_id, spec, source)
@@ -97,6 +101,23 @@ def intake_object(bucket: str, key: str, version_id: str | None, settings: Setti
     if not report.accepted:
         return _reject(jobs, job, report, settings)
     return _start(jobs, job, report, settings)
+
+
+def _response_schema(bucket: str, head: Any) -> Any:
+    """The JSON of the schema the upload's ``response-schema`` key names (None without one)."""
+    name = response_schema_name(head.get("Metadata", {}))
+    if name is None:
+        return None
+    try:
+        with open_object(bucket, schema_key(name)) as stream:
+            body = stream.read(MAX_SCHEMA_BYTES + 1)
+    except ClientError as exc:
+        raise JobSpecError(
+            f"the response schema s3://{bucket}/{schema_key(name)} could not be read "
+            f"({exc.response.get('Error', {}).get('Code', 'error')}): upload the schema there, or fix the "
+            "response-schema metadata key"
+        ) from None
+    return decode_response_schema(name, body)
 
 
 def workdir() -> tempfile.TemporaryDirectory[str]:

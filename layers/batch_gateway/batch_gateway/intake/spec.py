@@ -1,7 +1,8 @@
 """The job spec of an uploaded file: the object-metadata keys that carry it, and the job id.
 
 An input file says how it runs through S3 object metadata (``x-amz-meta-provider``, ``-model``,
-``-system-prompt`` or ``-system-prompt-b64``, ``-on-invalid``); the stack's defaults fill what it
+``-system-prompt`` or ``-system-prompt-b64``, ``-on-invalid``, ``-response-schema``: the name of
+a JSON Schema object under ``schemas/``); the stack's defaults fill what it
 leaves out. The HTTP API writes these keys when it puts a submission in the inbox, intake reads
 them back here, and the offline gateway sets them on uploads: one list of names for all three.
 
@@ -15,14 +16,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import time
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from batch_gateway.models import BatchStatus, InvalidLinePolicy, JobSpec, JobSummary
+from batch_gateway.providers.structured import SchemaError, prepare_schema
 from batch_gateway.settings import Settings
 
 # Object metadata keys (x-amz-meta-*) that carry the job spec of an uploaded file.
@@ -31,6 +34,10 @@ META_MODEL = "model"
 META_SYSTEM_PROMPT = "system-prompt"
 META_SYSTEM_PROMPT_B64 = "system-prompt-b64"
 META_ON_INVALID = "on-invalid"
+# The name of a JSON Schema object under schemas/ in the data bucket: every answer must match it.
+META_RESPONSE_SCHEMA = "response-schema"
+# A response schema larger than this is refused (the providers' own limits are far below it).
+MAX_SCHEMA_BYTES = 256 * 1024
 # The readable part of an API submission's job id (the request's `name`, default "batch"); honoured
 # only on keys under API_INBOX_PREFIX, where only the API writes, so no other copy changes its id.
 META_API_NAME = "api-name"
@@ -61,8 +68,36 @@ def api_name(key: str, metadata: dict[str, str]) -> str | None:
     return metadata.get(META_API_NAME) if key.startswith(API_INBOX_PREFIX) else None
 
 
-def job_spec_from_metadata(metadata: dict[str, str], settings: Settings) -> JobSpec:
-    """The spec of an uploaded file: object metadata first, stack defaults second."""
+def response_schema_name(metadata: dict[str, str]) -> str | None:
+    """The ``response-schema`` metadata value: a name under schemas/ (JobSpecError when unusable)."""
+    name = {k.lower(): v for k, v in metadata.items()}.get(META_RESPONSE_SCHEMA, "").strip()
+    if not name:
+        return None
+    if name.startswith("/") or ".." in name.split("/") or not re.fullmatch(r"[A-Za-z0-9._/-]+", name):
+        raise JobSpecError(
+            f"metadata '{META_RESPONSE_SCHEMA}' is {name!r}: name an object under schemas/ in the data "
+            "bucket, such as tickets.json for schemas/tickets.json (letters, digits, . _ - /)"
+        )
+    return name
+
+
+def decode_response_schema(name: str, body: bytes) -> Any:
+    """The schema object's JSON; JobSpecError (names the object) when it is too large or not JSON."""
+    if len(body) > MAX_SCHEMA_BYTES:
+        raise JobSpecError(f"the response schema schemas/{name} is over {MAX_SCHEMA_BYTES:,} bytes")
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise JobSpecError(f"the response schema schemas/{name} is not valid JSON ({exc})") from None
+
+
+def job_spec_from_metadata(
+    metadata: dict[str, str], settings: Settings, response_schema: Any = None
+) -> JobSpec:
+    """The spec of an uploaded file: object metadata first, stack defaults second.
+
+    ``response_schema``: the schema the ``response-schema`` key names, as read (checked here for the
+    job's provider, see ``providers.structured.prepare_schema``)."""
     meta = {k.lower(): v for k, v in metadata.items()}
     system_prompt = meta.get(META_SYSTEM_PROMPT) or settings.default_system_prompt or None
     if META_SYSTEM_PROMPT_B64 in meta:
@@ -77,7 +112,7 @@ def job_spec_from_metadata(metadata: dict[str, str], settings: Settings) -> JobS
             f"to {' or '.join(ON_INVALID_POLICIES)} (or leave it out to reject files with invalid lines)"
         )
     try:
-        return JobSpec(
+        spec = JobSpec(
             provider=meta.get(META_PROVIDER) or settings.default_provider,
             model=meta.get(META_MODEL) or settings.default_model,
             system_prompt=system_prompt,
@@ -91,6 +126,12 @@ def job_spec_from_metadata(metadata: dict[str, str], settings: Settings) -> JobS
             f"the job spec is invalid ({problems}); set object metadata x-amz-meta-provider "
             "(openai|anthropic) and x-amz-meta-model, or the stack's DefaultProvider/DefaultModel"
         ) from exc
+    if response_schema is None:
+        return spec
+    try:
+        return spec.model_copy(update={"response_schema": prepare_schema(response_schema, spec.provider)})
+    except SchemaError as exc:
+        raise JobSpecError(str(exc)) from None
 
 
 def new_job(job_id: str, spec: JobSpec, source: str) -> JobSummary:

@@ -68,6 +68,16 @@ def large_result_key(job_id: str, line: int) -> str:
     return f"results/{job_id}/items/{line:09d}.json"
 
 
+# Response schemas (structured answers) named by an upload's ``response-schema`` metadata key live
+# here; an API submission's under ``schemas/api/`` (named by the schema's hash).
+SCHEMAS_PREFIX = "schemas/"
+
+
+def schema_key(name: str) -> str:
+    """The key of the response schema ``name`` (a relative name such as ``tickets.json``)."""
+    return SCHEMAS_PREFIX + name
+
+
 def s3_uri(bucket: str, key: str) -> str:
     """``s3://bucket/key``."""
     return f"s3://{bucket}/{key}"

@@ -5,7 +5,8 @@ the round's index (input order) is walked and each item's result read back: memo
 not answers, so it stays flat however large the answers are.
 
 After each round: a batch that failed as a whole is resubmitted (``failed_batch_retries``); items
-that ended with a retryable error (expired, 429, 5xx, overloaded) go out again in a follow-up round
+that ended with a retryable error (expired, 429, 5xx, overloaded, an answer that does not match the
+request's response schema) go out again in a follow-up round
 (``retry_rounds``); otherwise the rounds are merged, the later round winning for a retried line,
 into the chunk's results file and results-table rows.
 """
@@ -23,6 +24,7 @@ from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult, BatchStatus, ResultCounts, add_usage
 from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.providers.registry import provider_for
+from batch_gateway.providers.structured import check_answer
 from batch_gateway.providers.types import Outcome, ProviderResult
 from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
@@ -110,6 +112,8 @@ def _collect_round(
         ):
             entry = decode_index_line(raw_index)
             found = spool.get(handle, entry.provider_custom_id)
+            if found is not None:  # an answer that does not match the request's schema: retryable
+                found = check_answer(found, raw_request)
             if found is None:
                 outcome, error, retryable = _missing(state, message, cancel_requested)
                 result = BatchResult(custom_id=entry.custom_id, line=entry.line, error=error)

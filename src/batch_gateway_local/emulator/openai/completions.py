@@ -15,11 +15,15 @@ from batch_gateway_local.emulator.answers import (
     MARKER_ERROR_400,
     MARKER_ERROR_500,
     MARKER_TOOL,
+    AnswerMemory,
     answer,
     content_text,
+    estimate_tokens,
     has_marker,
+    json_schema_format,
     prompt_tokens,
     stable_id,
+    structured_answer,
     tool_arguments,
     tool_call_tokens,
 )
@@ -119,15 +123,22 @@ def _first_function_tool(tools: Any) -> tuple[str, Any] | None:
     return None
 
 
-def chat_completion(body: dict[str, Any], *, seed: str, created: int) -> dict[str, Any]:
-    """A chat.completion object answering `body` (which must pass `check_request`)."""
+def chat_completion(
+    body: dict[str, Any], *, seed: str, created: int, memory: AnswerMemory | None = None
+) -> dict[str, Any]:
+    """A chat.completion object answering `body` (which must pass `check_request`); `memory`: the
+    server's, for the `[[emulator:bad-json]]` marker (see `answers.structured_answer`)."""
     model = str(body.get("model"))
     system, others, users = split_messages(body)
     user_message = users[-1] if users else ""
     prompt = prompt_tokens(system, others)
     tool = _first_function_tool(body.get("tools"))
     message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
-    if tool is not None and MARKER_TOOL in user_message:
+    schema = json_schema_format(body)
+    if schema is not None:
+        message["content"] = json.dumps(structured_answer(schema, body, user_message, memory))
+        finish, completion = "stop", estimate_tokens(message["content"])
+    elif tool is not None and MARKER_TOOL in user_message:
         name, parameters = tool
         args = tool_arguments(parameters, user_message)
         message["tool_calls"] = [

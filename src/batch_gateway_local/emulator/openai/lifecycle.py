@@ -91,7 +91,7 @@ def _finish(store: Store, batch: OpenAIBatch, status: str, unfinished_code: str 
         if idx < batch.finished:
             seed = f"{batch.id}/{item.custom_id}"
             if item.status_code == 200:
-                body = chat_completion(item.body, seed=seed, created=now)
+                body = chat_completion(item.body, seed=seed, created=now, memory=store.answer_memory)
                 input_tokens += body["usage"]["prompt_tokens"]
                 output_tokens += body["usage"]["completion_tokens"]
             else:
