@@ -28,6 +28,7 @@ from batch_gateway.intake.spec import (
     META_ON_INVALID,
     META_PROVIDER,
     META_SYSTEM_PROMPT_B64,
+    format_metadata,
     job_id_for,
 )
 from batch_gateway.models import JobSpec, JobSummary
@@ -191,6 +192,7 @@ class LocalGateway:
         metadata = {META_PROVIDER: spec.provider, META_MODEL: spec.model, META_ON_INVALID: spec.on_invalid}
         if spec.system_prompt:
             metadata[META_SYSTEM_PROMPT_B64] = base64.b64encode(spec.system_prompt.encode()).decode()
+        metadata.update(format_metadata(spec))
         with path.open("rb") as body:
             response = boto3.client("s3").put_object(
                 Bucket=self.bucket, Key=key, Body=body, Metadata=metadata

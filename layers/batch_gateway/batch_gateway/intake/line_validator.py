@@ -126,7 +126,7 @@ class LineValidator:
         """A CSV row (its cells as a JSON array), staged as the BatchItem its template makes."""
         fields = self._table.item(line, record)
         if isinstance(fields, list):
-            self._fail(fields)
+            self._fail(fields + self._duplicate(fields[0].custom_id, line))
             return None
         ids = self._ids(fields["custom_id"], line)
         if ids is None:

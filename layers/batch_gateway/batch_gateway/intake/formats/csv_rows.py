@@ -113,11 +113,17 @@ class CsvRows:
         self._rows += 1
         if any(ord(char) in _SURROGATES for cell in cells for char in cell):
             return [LineError(line=line, reason="the row is not valid UTF-8: save the file as UTF-8")]
-        errors = [self._missing(line, column) for column in self._used() if not self._cell(cells, column)]
+        custom_id = self._cell(cells, self._id_column) if self._id_column else f"row-{self._rows}"
+        long_id = len(custom_id.encode()) > MAX_CUSTOM_ID_BYTES
+        readable_id = custom_id if custom_id and not long_id else None
+        errors = [
+            self._missing(line, column, readable_id)
+            for column in self._used()
+            if not self._cell(cells, column)
+        ]
         if errors:
             return errors
-        custom_id = self._cell(cells, self._id_column) if self._id_column else f"row-{self._rows}"
-        if len(custom_id.encode()) > MAX_CUSTOM_ID_BYTES:
+        if long_id:
             reason = f"the id in column '{self._id_column}' is longer than {MAX_CUSTOM_ID_BYTES} bytes: use a shorter id"
             return [LineError(line=line, field=self._id_column, reason=reason)]
         message = "".join(
@@ -139,8 +145,7 @@ class CsvRows:
         position = self._index[column]
         return cells[position] if position < len(cells) else ""
 
-    def _missing(self, line: int, column: str) -> LineError:
+    def _missing(self, line: int, column: str, custom_id: str | None) -> LineError:
         role = "the id column" if column == self._id_column else "a column the template uses"
-        return LineError(
-            line=line, field=column, reason=f"column '{column}' ({role}) is missing or empty in this row"
-        )
+        reason = f"column '{column}' ({role}) is missing or empty in this row"
+        return LineError(line=line, field=column, reason=reason, custom_id=custom_id)

@@ -14,14 +14,22 @@ is used by lines that have none.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from batch_gateway.intake.checks import MAX_CUSTOM_ID_BYTES, LineError
 from batch_gateway.intake.formats import anthropic, bedrock, openai
 from batch_gateway.intake.formats.common import ANTHROPIC_FAMILY, ForeignLine, UntranslatableError
+from batch_gateway.intake.formats.detect import detect_format
 from batch_gateway.models import JobSpec
-from batch_gateway.providers.requests import AZURE_OPENAI_ENDPOINT, OPENAI_ENDPOINT, is_bedrock_claude
+from batch_gateway.providers.requests import (
+    AZURE_OPENAI_ENDPOINT,
+    OPENAI_ENDPOINT,
+    RequestBuilder,
+    is_bedrock_claude,
+    request_builder_for,
+)
 
 Reader = Callable[[int, bytes], ForeignLine | list[LineError]]
 READERS: dict[str, Reader] = {
@@ -92,3 +100,36 @@ class Translator:
         ):
             body["messages"] = [{"role": "system", "content": self._spec.system_prompt}, *messages]
         return body
+
+
+def check_foreign_items(items: list[Any], spec: JobSpec) -> tuple[list[LineError], int, bool]:
+    """Intake's checks on inline provider-format items (the API's): (errors, invalid count, duplicate)."""
+    lines = [json.dumps(item, ensure_ascii=False).encode("utf-8", "surrogatepass") for item in items]
+    input_format = spec.format or (detect_format(lines[0]) if lines else "items")
+    translator = Translator(input_format, spec)
+    builder = request_builder_for(spec.provider)
+    errors: list[LineError] = []
+    seen: dict[str, int] = {}
+    invalid, duplicate = 0, False
+    for line, raw in enumerate(lines, start=1):
+        read = translator.read(line, raw)
+        found = read if isinstance(read, list) else _render_errors(translator, read, builder, line)
+        custom_id = read[0].custom_id if isinstance(read, list) else read.custom_id
+        if custom_id and seen.setdefault(custom_id, line) != line:
+            duplicate = True
+            reason = f"duplicate custom_id '{custom_id}' (first used on item {seen[custom_id]}): every custom_id must be unique in a batch"
+            found.append(LineError(line=line, field="custom_id", custom_id=custom_id, reason=reason))
+        if found:
+            invalid += 1
+            errors.extend(found)
+    return errors, invalid, duplicate
+
+
+def _render_errors(
+    translator: Translator, read: ForeignLine, builder: RequestBuilder, line: int
+) -> list[LineError]:
+    try:
+        translator.render(read, builder.provider_custom_id(read.custom_id, line))
+    except UntranslatableError as exc:
+        return [LineError(line=line, field=exc.field, reason=str(exc), custom_id=read.custom_id)]
+    return []
