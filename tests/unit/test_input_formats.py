@@ -370,3 +370,19 @@ def test_format_metadata_keys_make_the_spec() -> None:
         job_spec_from_metadata({}, SETTINGS, key="inbox/table.csv")
     with pytest.raises(JobSpecError, match="'format'"):
         job_spec_from_metadata({"format": "xml"}, SETTINGS)
+
+
+def test_local_run_refuses_a_csv_file_without_a_template_before_starting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batch_gateway_local.cli.commands import main
+
+    table = tmp_path / "tickets.csv"
+    table.write_text("id,text\n1,hello\n")
+
+    code = main(
+        ["local", "run", str(table), "--provider", "openai", "--model", "m", "--out", str(tmp_path / "out")]
+    )
+
+    assert code == 2
+    assert "needs a prompt template" in capsys.readouterr().err
