@@ -386,3 +386,17 @@ def test_local_run_refuses_a_csv_file_without_a_template_before_starting_anythin
 
     assert code == 2
     assert "needs a prompt template" in capsys.readouterr().err
+
+
+def test_an_undecodable_row_and_a_positional_template_field_are_explained() -> None:
+    import io
+
+    from batch_gateway.intake.formats.csv_rows import CsvRows, FormatError
+
+    table = CsvRows(io.BytesIO(b"id,text\n1,caf\xe9\n2,fine \\udc80\n"), "Q: {text}", "id", 1000)
+    first, second = [table.item(line, record) for line, record in table.records()]
+    assert isinstance(first, list)
+    assert "not valid UTF-8" in first[0].reason
+    assert second == {"custom_id": "2", "user_message": "Q: fine \\udc80"}  # the text, not a bad byte
+    with pytest.raises(FormatError, match="plain column name"):
+        CsvRows(io.BytesIO(b"text\nx\n"), "Q: {0}", None, 1000)

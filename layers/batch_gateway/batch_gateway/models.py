@@ -125,7 +125,7 @@ class JobSpec(BaseModel):
 
     @model_validator(mode="after")
     def _template_for_csv_only(self) -> JobSpec:
-        if self.format == "csv" and not self.template:
+        if (self.format == "csv" or self.id_column) and not self.template:
             raise ValueError(
                 "a CSV file needs a prompt template naming its columns, e.g. 'Classify this ticket: {text}'"
             )

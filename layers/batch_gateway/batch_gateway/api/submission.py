@@ -186,11 +186,11 @@ def validate_spec(request: SubmitBatch) -> JobSpec:
 def _check_format(request: SubmitBatch) -> None:
     """format, template and id_column fit together and, with the system prompt, in object metadata."""
     problem = None
-    if request.format == "csv" and request.items is not None:
+    if (request.format == "csv" or request.template) and request.items is not None:
         problem = "a CSV table is submitted as a `source` (an s3:// URI of the .csv file), not as items"
     elif (request.template or request.id_column) and request.format not in (None, "csv"):
         problem = f"template and id_column apply to CSV files only, not to format {request.format!r}"
-    elif request.format == "csv" and not request.template:
+    elif (request.format == "csv" or request.id_column) and not request.template:
         problem = "a CSV table needs a template naming its columns, e.g. 'Classify this ticket: {text}'"
     elif (
         len((request.template or "").encode("utf-8", "surrogatepass"))

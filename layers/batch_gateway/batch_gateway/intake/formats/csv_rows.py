@@ -111,7 +111,8 @@ class CsvRows:
         if isinstance(cells, str):
             return [LineError(line=line, reason=cells)]
         self._rows += 1
-        if any(ord(char) in _SURROGATES for cell in cells for char in cell):
+        # Records are ASCII JSON: an undecodable byte shows as a \udcXX escape (checked precisely only then).
+        if b"\\udc" in record and any(ord(char) in _SURROGATES for cell in cells for char in cell):
             return [LineError(line=line, reason="the row is not valid UTF-8: save the file as UTF-8")]
         custom_id = self._cell(cells, self._id_column) if self._id_column else f"row-{self._rows}"
         long_id = len(custom_id.encode()) > MAX_CUSTOM_ID_BYTES
