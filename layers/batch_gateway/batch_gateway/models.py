@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class BatchStatus(str, Enum):
@@ -103,6 +103,9 @@ class BatchJobInfo(BaseModel):
 
 Provider = Literal["openai", "anthropic", "azure-openai", "bedrock"]
 InvalidLinePolicy = Literal["reject", "skip"]
+# How an input file's lines are written (intake.formats): our BatchItems, a provider's own batch
+# lines, or a CSV table with a prompt template. None: detected from the first line.
+InputFormat = Literal["items", "openai", "anthropic", "bedrock", "csv"]
 
 
 class JobSpec(BaseModel):
@@ -118,6 +121,20 @@ class JobSpec(BaseModel):
     # A JSON Schema every answer must match (structured answers: providers/structured.py), as the
     # provider gets it (providers.structured.prepare_schema); None: free-text answers.
     response_schema: dict[str, Any] | None = None
+    # The input file's format (see InputFormat) and, for CSV, the prompt template and id column.
+    format: InputFormat | None = None
+    template: str | None = Field(default=None, min_length=1)
+    id_column: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _template_for_csv_only(self) -> JobSpec:
+        if (self.format == "csv" or self.id_column) and not self.template:
+            raise ValueError(
+                "a CSV file needs a prompt template naming its columns, e.g. 'Classify this ticket: {text}'"
+            )
+        if self.format not in (None, "csv") and (self.template or self.id_column):
+            raise ValueError(f"template and id-column apply to CSV files only, not to format {self.format!r}")
+        return self
 
 
 class ResultCounts(BaseModel):

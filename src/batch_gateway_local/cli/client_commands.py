@@ -23,6 +23,7 @@ from batch_gateway.models import Provider
 from batch_gateway_client import GatewayClient, GatewayConfig
 from batch_gateway_client import GatewayError as ApiError
 from batch_gateway_client.core import job_name
+from batch_gateway_local.cli.file_formats import add_format_arguments, format_fields
 from batch_gateway_local.cli.progress import ProgressLine, api_job_progress, bar
 
 # The API's inline cap (batch_gateway.api.models): larger files go through S3 (--source).
@@ -99,6 +100,7 @@ def add_client_commands(commands: Any) -> None:
     submit.add_argument(
         "-o", "--output", type=Path, default=None, help="with --wait: write results.jsonl here"
     )
+    add_format_arguments(submit)
 
     status = commands.add_parser("status", parents=[common], help="a job's status, counts and batches")
     status.add_argument("job_id")
@@ -232,11 +234,19 @@ def _submit(client: GatewayClient, args: argparse.Namespace, out: TextIO) -> int
         "model": args.model,
         "system_prompt": args.system_prompt,
         "on_invalid": args.on_invalid,
+        **format_fields(args, args.file or args.source),
     }
     try:
         spec["response_schema"] = read_response_schema(args.response_schema)
     except ValueError as exc:
         raise ApiError(0, "usage", str(exc)) from None
+    if spec["format"] == "csv" and args.file is not None:
+        raise ApiError(
+            0,
+            "usage",
+            "a CSV file goes to the API through S3: upload it (e.g. under uploads/ in the data bucket) "
+            "and submit it with --source s3://... --template ...",
+        )
     items = _read_items(args.file) if args.file is not None else None
     name = args.name or (job_name(args.file.stem) if args.file is not None else None)
     job = client.submit(

@@ -16,9 +16,12 @@ import time
 from pathlib import Path
 from typing import Any, TextIO, get_args
 
+from pydantic import ValidationError
+
 from batch_gateway.models import JobSpec, JobSummary, Provider
 from batch_gateway.providers.structured import prepare_schema
 from batch_gateway_local.cli.client_commands import RESPONSE_SCHEMA_HELP, read_response_schema
+from batch_gateway_local.cli.file_formats import add_format_arguments, format_fields
 from batch_gateway_local.cli.progress import ProgressLine
 from batch_gateway_local.emulator.scenarios import scenario_names  # stdlib-only: keeps --help fast
 
@@ -40,7 +43,9 @@ NO_IAM_HELP = (
 
 def add_local_run(local: Any) -> None:
     run = local.add_parser("run", help="run one JSONL file end to end on the offline stack")
-    run.add_argument("file", type=Path, help="JSONL file of BatchItems")
+    run.add_argument(
+        "file", type=Path, help="JSONL file (BatchItems or a provider's batch lines) or CSV file"
+    )
     run.add_argument("--provider", required=True, choices=get_args(Provider))
     run.add_argument("--model", required=True)
     run.add_argument("--system-prompt", default=None)
@@ -62,6 +67,7 @@ def add_local_run(local: Any) -> None:
         "3 ms a row: over a minute for 25,000 lines)",
     )
     run.add_argument("--no-iam", dest="iam", action="store_false", help=NO_IAM_HELP)
+    add_format_arguments(run)
     scenarios = scenario_names()
     run.add_argument(
         "--scenario",
@@ -119,12 +125,17 @@ def local_run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         sys.stderr.write(f"error: {args.file} is not a file\n")
         return 2
-    spec = JobSpec(
-        provider=args.provider,
-        model=args.model,
-        system_prompt=args.system_prompt,
-        on_invalid=args.on_invalid,
-    )
+    try:
+        spec = JobSpec(
+            provider=args.provider,
+            model=args.model,
+            system_prompt=args.system_prompt,
+            on_invalid=args.on_invalid,
+            **format_fields(args, args.file),
+        )
+    except ValidationError as exc:
+        sys.stderr.write(f"error: {exc.errors()[0]['msg'].removeprefix('Value error, ')}\n")
+        return 2
     try:  # checked here too, so a schema the provider cannot take fails before the stack starts
         schema = read_response_schema(args.response_schema)
         if schema is not None:

@@ -30,6 +30,7 @@ from batch_gateway.intake.spec import (
     META_PROVIDER,
     META_RESPONSE_SCHEMA,
     META_SYSTEM_PROMPT_B64,
+    format_metadata,
     job_id_for,
 )
 from batch_gateway.models import JobSpec, JobSummary
@@ -195,6 +196,7 @@ class LocalGateway:
             metadata[META_SYSTEM_PROMPT_B64] = base64.b64encode(spec.system_prompt.encode()).decode()
         if spec.response_schema is not None:
             metadata[META_RESPONSE_SCHEMA] = self.put_response_schema(spec.response_schema)
+        metadata.update(format_metadata(spec))
         with path.open("rb") as body:
             response = boto3.client("s3").put_object(
                 Bucket=self.bucket, Key=key, Body=body, Metadata=metadata

@@ -28,6 +28,8 @@ from botocore.exceptions import ClientError
 from batch_gateway.api.errors import MAX_DETAILS, THROTTLING_CODES, ApiError
 from batch_gateway.api.models import MAX_SOURCE_BYTES, MAX_SYSTEM_PROMPT_BYTES, SubmitBatch
 from batch_gateway.intake.checks import LineError, parse_item
+from batch_gateway.intake.formats.detect import detect_format
+from batch_gateway.intake.formats.translate import check_foreign_items
 from batch_gateway.intake.spec import (
     API_INBOX_PREFIX,
     META_API_NAME,
@@ -36,6 +38,7 @@ from batch_gateway.intake.spec import (
     META_PROVIDER,
     META_RESPONSE_SCHEMA,
     META_SYSTEM_PROMPT_B64,
+    format_metadata,
     job_id_for,
 )
 from batch_gateway.models import JobSpec
@@ -110,6 +113,8 @@ def _submit_source(
 # ------------------------------------------------------------------ the request's checks
 def check_items(items: list[Any], spec: JobSpec) -> tuple[list[LineError], int, bool]:
     """Intake's checks on inline items: (line errors, invalid item count, any duplicate custom_id)."""
+    if spec.format not in (None, "items") or (spec.format is None and items and _is_foreign(items[0])):
+        return check_foreign_items(items, spec)
     builder = request_builder_for(spec.provider)
     errors: list[LineError] = []
     seen: dict[str, int] = {}
@@ -146,6 +151,11 @@ def check_items(items: list[Any], spec: JobSpec) -> tuple[list[LineError], int, 
     return errors, invalid, duplicate
 
 
+def _is_foreign(item: Any) -> bool:
+    """The first inline item is a provider's own batch line (not a BatchItem)."""
+    return detect_format(json.dumps(item).encode()) != "items"
+
+
 def validate_spec(request: SubmitBatch) -> JobSpec:
     """The request's job spec; a system prompt that cannot travel as object metadata is a 422."""
     if request.system_prompt is not None:
@@ -166,11 +176,15 @@ def validate_spec(request: SubmitBatch) -> JobSpec:
                 "(the spec travels as S3 object metadata)",
                 [{"loc": ["body", "system_prompt"], "type": "too_long", "msg": "too many bytes"}],
             )
+    _check_format(request)
     spec = JobSpec(
         provider=request.provider,
         model=request.model,
         system_prompt=request.system_prompt or None,
         on_invalid=request.on_invalid,
+        format=request.format,
+        template=request.template,
+        id_column=request.id_column,
     )
     if request.response_schema is None:
         return spec
@@ -194,6 +208,28 @@ def put_schema(bucket: str, schema: dict[str, Any]) -> str:
     name = f"api/{hashlib.sha256(body).hexdigest()}.json"
     s3_client().put_object(Bucket=bucket, Key=schema_key(name), Body=body, ContentType="application/json")
     return name
+
+
+def _check_format(request: SubmitBatch) -> None:
+    """format, template and id_column fit together and, with the system prompt, in object metadata."""
+    problem = None
+    if (request.format == "csv" or request.template) and request.items is not None:
+        problem = "a CSV table is submitted as a `source` (an s3:// URI of the .csv file), not as items"
+    elif (request.template or request.id_column) and request.format not in (None, "csv"):
+        problem = f"template and id_column apply to CSV files only, not to format {request.format!r}"
+    elif (request.format == "csv" or request.id_column) and not request.template:
+        problem = "a CSV table needs a template naming its columns, e.g. 'Classify this ticket: {text}'"
+    elif (
+        len((request.template or "").encode("utf-8", "surrogatepass"))
+        + len((request.system_prompt or "").encode("utf-8", "surrogatepass"))
+        > MAX_SYSTEM_PROMPT_BYTES
+    ):
+        problem = (
+            f"system_prompt and template are more than {MAX_SYSTEM_PROMPT_BYTES} bytes of UTF-8 together "
+            "(the spec travels as S3 object metadata)"
+        )
+    if problem:
+        raise ApiError(422, "validation_error", problem, [{"loc": ["body", "format"], "msg": problem}])
 
 
 def check_inline(items: list[Any], spec: JobSpec) -> bytes:
@@ -270,6 +306,7 @@ def spec_metadata(spec: JobSpec, request_hash: str) -> dict[str, str]:
     }
     if spec.system_prompt:
         metadata[META_SYSTEM_PROMPT_B64] = base64.b64encode(spec.system_prompt.encode()).decode()
+    metadata.update(format_metadata(spec))
     return metadata
 
 

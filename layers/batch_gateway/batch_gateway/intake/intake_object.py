@@ -76,7 +76,9 @@ def intake_object(bucket: str, key: str, version_id: str | None, settings: Setti
     jobs = JobsRepository(settings.jobs_table)
     source = s3_uri(bucket, key)
     try:
-        spec = job_spec_from_metadata(head.get("Metadata", {}), settings, _response_schema(bucket, head))
+        spec = job_spec_from_metadata(
+            head.get("Metadata", {}), settings, _response_schema(bucket, head), key=key
+        )
     except JobSpecError as exc:
         return _reject_without_spec(jobs, job_id, source, str(exc), settings)
     job = new_job(job_id, spec, source)

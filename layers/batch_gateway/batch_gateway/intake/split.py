@@ -23,6 +23,8 @@ from pydantic import BaseModel
 
 from batch_gateway.intake.bedrock_minimum import below_minimum_reason, top_up_short_chunks
 from batch_gateway.intake.chunk_writer import PROVIDER_BYTES_HEADROOM, ChunkManifest, ChunkWriters
+from batch_gateway.intake.formats.csv_rows import FormatError
+from batch_gateway.intake.formats.detect import open_records
 from batch_gateway.intake.line_validator import LineValidator
 from batch_gateway.intake.seen_ids import SeenIds
 from batch_gateway.lines import iter_numbered_lines
@@ -67,6 +69,10 @@ def split_into_chunks(
 def _split(
     stream: IO[bytes], *, job_id: str, spec: JobSpec, settings: Settings, workdir: Path, seen: SeenIds
 ) -> IntakeReport:
+    try:  # the file's format, decided once (intake.formats): the loop below checks every record
+        records = open_records(stream, spec, settings.max_line_bytes)
+    except FormatError as exc:
+        return IntakeReport(job_id=job_id, accepted=False, reason=f"rejected: {exc}")
     builder = request_builder_for(spec.provider)
     max_bytes = min(settings.chunk_max_bytes, int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM))
     max_items = min(settings.chunk_max_items, builder.limits.max_requests)
@@ -75,8 +81,8 @@ def _split(
     line_count = 0
     with errors_path.open("wb") as errors_file, spool_path.open("wb") as spool:
         validator = LineValidator(builder, spec, errors_file, spool, seen, settings.max_line_bytes)
-        check, stage, staging = validator.check, writers.add, True
-        for line_count, raw in iter_numbered_lines(stream, max_line_bytes=settings.max_line_bytes):
+        check, stage, staging = validator.checker(records), writers.add, True
+        for line_count, raw in records.lines:
             if not raw or raw.isspace():
                 continue  # blank lines carry nothing to answer
             checked = check(line_count, raw)
