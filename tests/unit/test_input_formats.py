@@ -124,10 +124,15 @@ def test_a_response_format_schema_becomes_a_forced_tool_on_anthropic() -> None:
         response_format={"type": "json_schema", "json_schema": {"name": "ticket", "schema": schema}},
     )
     params = render(line, "openai", "anthropic")["params"]
+    # The structured-answer tool: Claude's answer comes back in response.parsed, checked against the schema.
     assert params["tools"] == [
-        {"name": "ticket", "description": "Give the answer as this tool's input.", "input_schema": schema}
+        {
+            "name": "structured_answer",
+            "description": "Give the answer as this tool's input.",
+            "input_schema": schema,
+        }
     ]
-    assert params["tool_choice"] == {"type": "tool", "name": "ticket"}
+    assert params["tool_choice"] == {"type": "tool", "name": "structured_answer"}
 
 
 def test_an_anthropic_request_becomes_an_openai_body() -> None:

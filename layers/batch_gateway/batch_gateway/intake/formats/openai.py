@@ -32,11 +32,11 @@ from batch_gateway.intake.formats.common import (
     read_envelope,
     text_of,
 )
+from batch_gateway.providers.structured import ANSWER_NAME
 
 CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
 EXAMPLE = '{"custom_id": "…", "method": "POST", "url": "/v1/chat/completions", "body": {…}}'
 # The forced tool that carries a response_format's JSON schema on Anthropic-family providers.
-JSON_ANSWER_TOOL = "json_answer"
 _DATA_URL = re.compile(r"data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)", re.DOTALL)
 
 
@@ -253,16 +253,18 @@ def _answer_tool(value: Any, field: str, target: str) -> dict[str, Any] | None:
     kind = value.get("type")
     if kind == "text":
         return None
+    # The structured-answer tool's name: Claude's answer then comes back in response.parsed and is
+    # checked against the schema, as for a job-level response_schema (providers.structured).
     if kind == "json_object":
         return {
-            "name": JSON_ANSWER_TOOL,
+            "name": ANSWER_NAME,
             "description": "Give the answer as this tool's input.",
             "input_schema": {"type": "object"},
         }
     if kind == "json_schema":
         schema = expect_dict(value.get("json_schema"), f"{field}.json_schema", target)
         return {
-            "name": schema.get("name") or JSON_ANSWER_TOOL,
+            "name": ANSWER_NAME,
             "description": schema.get("description") or "Give the answer as this tool's input.",
             "input_schema": expect_dict(schema.get("schema"), f"{field}.json_schema.schema", target),
         }
