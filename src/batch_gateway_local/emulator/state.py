@@ -1,8 +1,9 @@
 """The emulator's in-memory state, shared by every request thread under one lock.
 
-:class:`Limits` and :class:`Config` are the knobs (provider caps, polls to complete a batch, download
-chunk size); :class:`Store` holds the files and the batches of each provider, the per-scenario
-memory, the counters tests read (``batches_created``, ``files_uploaded``) and the clock. Each batch
+:class:`Limits` and :class:`Config` are the knobs (provider caps and batch-queue quotas, polls to
+complete a batch, download chunk size); :class:`Store` holds the files and the batches of each
+provider, the per-scenario memory, the counters tests read (``batches_created``, ``files_uploaded``,
+the quotas' high-water marks as :class:`QuotaHighWater`) and the clock. Each batch
 has its own lock for its state machine; the store's lock guards the mappings.
 """
 
