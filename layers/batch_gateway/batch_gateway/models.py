@@ -74,6 +74,8 @@ class LLMResponse(BaseModel):
     finish_reason: FinishReason = FinishReason.STOP
     usage: dict[str, int] = Field(default_factory=dict)
     raw: Any = None
+    embedding: list[float] | None = None
+    """The vector of an embeddings request (OpenAI/Azure ``/v1/embeddings`` batches); None otherwise."""
 
 
 class BatchResult(BaseModel):

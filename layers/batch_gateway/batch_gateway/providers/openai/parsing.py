@@ -1,10 +1,11 @@
 """OpenAI Batch API answers turned into gateway models (pure: no SDK, no I/O); Azure OpenAI too.
 
 A batch input line gets one line in the batch's output file (``{id, custom_id, response: {status_code,
-body}}``, the body a ``chat.completion``) or in its error file (``{custom_id, error: {code,
-message}}``, e.g. ``batch_expired``). :func:`parse_openai_line` reads either into a
-``ProviderResult``: the first choice's text, tool calls, refusal, usage (with cached and reasoning
-tokens), and a readable error with ``retryable`` set for what may succeed when sent again.
+body}}``, the body a ``chat.completion``, or an embeddings ``list`` on ``/v1/embeddings``) or in its
+error file (``{custom_id, error: {code, message}}``, e.g. ``batch_expired``, or a non-2xx response).
+:func:`parse_openai_line` reads either into a ``ProviderResult``: the first choice's text, tool calls,
+refusal, usage (with cached and reasoning tokens) or the embedding vector, and a readable error
+with ``retryable`` set for what may succeed when sent again.
 :func:`openai_progress` reads a ``batch`` object (eight states) into ``BatchProgress``, with the
 batch's own validation errors (line numbers, messages) when it failed as a whole.
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from batch_gateway.models import BatchStatus, FinishReason, LLMResponse, ToolCall
 from batch_gateway.providers.errors import is_transient_status
+from batch_gateway.providers.openai.embeddings import is_embeddings_body, parse_embeddings_body
 from batch_gateway.providers.parsing import (
     as_dict,
     as_int,
@@ -153,6 +155,10 @@ def parse_openai_line(line: dict[str, Any]) -> ProviderResult:
             error=error_text,
             retryable=is_transient_status(status_code),
             raw=line,
+        )
+    if is_embeddings_body(body):
+        return ProviderResult(
+            provider_custom_id=custom_id, outcome="succeeded", response=parse_embeddings_body(body), raw=line
         )
     try:
         llm_response = parse_chat_completion(as_dict(body))
