@@ -108,6 +108,7 @@ InvalidLinePolicy = Literal["reject", "skip"]
 # How an input file's lines are written (intake.formats): our BatchItems, a provider's own batch
 # lines, or a CSV table with a prompt template. None: detected from the first line.
 InputFormat = Literal["items", "openai", "anthropic", "bedrock", "csv"]
+Endpoint = Literal["chat", "embeddings"]
 
 
 class JobSpec(BaseModel):
@@ -123,6 +124,9 @@ class JobSpec(BaseModel):
     # A JSON Schema every answer must match (structured answers: providers/structured.py), as the
     # provider gets it (providers.structured.prepare_schema); None: free-text answers.
     response_schema: dict[str, Any] | None = None
+    # What the provider runs: chat completions, or embeddings (OpenAI and Azure /v1/embeddings batches:
+    # each item's user_message is the input, the answer is response.embedding).
+    endpoint: Endpoint = "chat"
     # The input file's format (see InputFormat) and, for CSV, the prompt template and id column.
     format: InputFormat | None = None
     template: str | None = Field(default=None, min_length=1)
@@ -136,6 +140,13 @@ class JobSpec(BaseModel):
             )
         if self.format not in (None, "csv") and (self.template or self.id_column):
             raise ValueError(f"template and id-column apply to CSV files only, not to format {self.format!r}")
+        if self.endpoint == "embeddings" and self.provider not in ("openai", "azure-openai"):
+            raise ValueError(
+                f"embeddings batches run on openai and azure-openai only, not on {self.provider}: "
+                "choose one of them, or the chat endpoint"
+            )
+        if self.endpoint == "embeddings" and (self.response_schema is not None or self.system_prompt):
+            raise ValueError("an embeddings job takes no response schema and no system prompt")
         return self
 
 

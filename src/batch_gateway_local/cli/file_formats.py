@@ -1,4 +1,5 @@
-"""The input-format flags ``local run`` and ``submit`` share: ``--format``, ``--template``, ``--id-column``.
+"""The flags ``local run`` and ``submit`` share for the file and what runs it: ``--format``,
+``--template``, ``--id-column`` and ``--embeddings``.
 
 ``--format`` forces how the file's lines are read (``intake.formats``): ``items`` (our BatchItems),
 ``openai``, ``anthropic``, ``bedrock`` (the providers' own batch lines) or ``csv`` (a table whose
@@ -27,6 +28,15 @@ def add_format_arguments(parser: argparse.ArgumentParser) -> None:
         "--template", default=None, help="csv: the prompt of each row, e.g. 'Classify this ticket: {text}'"
     )
     group.add_argument("--id-column", default=None, help="csv: the column that holds each row's custom_id")
+    parser.add_argument(
+        "--embeddings",
+        dest="job_endpoint",
+        action="store_const",
+        const="embeddings",
+        default="chat",
+        help="run an embeddings batch (openai and azure-openai): each item's user_message is embedded "
+        "and the answer is response.embedding (default: chat completions)",
+    )
 
 
 def format_fields(args: argparse.Namespace, path: Path | str | None) -> dict[str, Any]:
@@ -34,4 +44,9 @@ def format_fields(args: argparse.Namespace, path: Path | str | None) -> dict[str
     input_format = args.format
     if input_format is None and path is not None and str(path).lower().endswith(".csv"):
         input_format = "csv"
-    return {"format": input_format, "template": args.template, "id_column": args.id_column}
+    return {
+        "format": input_format,
+        "template": args.template,
+        "id_column": args.id_column,
+        "endpoint": args.job_endpoint,
+    }

@@ -17,7 +17,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from batch_gateway.models import BatchItem, InputFormat, InvalidLinePolicy, JobSummary, Provider, ResultCounts
+from batch_gateway.models import (
+    BatchItem,
+    Endpoint,
+    InputFormat,
+    InvalidLinePolicy,
+    JobSummary,
+    Provider,
+    ResultCounts,
+)
 
 # Inline items: API Gateway takes at most 10 MB and Lambda 6 MB per request; larger files go through
 # `source` (an S3 object) or a direct upload to inbox/.
@@ -78,6 +86,12 @@ class SubmitBatch(BaseModel):
         default="reject",
         description="`reject`: any invalid item rejects the request (422). `skip`: valid items run and "
         "each invalid one gets an error result.",
+    )
+    endpoint: Endpoint = Field(
+        default="chat",
+        description="What the provider runs: `chat` (chat completions, the default) or `embeddings` "
+        "(OpenAI and Azure only: each item's `user_message` is the input; the answer is "
+        "`response.embedding`).",
     )
     format: InputFormat | SkipJsonSchema[None] = Field(
         default=None,

@@ -21,9 +21,10 @@ import math
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from batch_gateway.api.errors import MAX_DETAILS, THROTTLING_CODES, ApiError
 from batch_gateway.api.models import MAX_SOURCE_BYTES, MAX_SYSTEM_PROMPT_BYTES, SubmitBatch
@@ -177,15 +178,21 @@ def validate_spec(request: SubmitBatch) -> JobSpec:
                 [{"loc": ["body", "system_prompt"], "type": "too_long", "msg": "too many bytes"}],
             )
     _check_format(request)
-    spec = JobSpec(
-        provider=request.provider,
-        model=request.model,
-        system_prompt=request.system_prompt or None,
-        on_invalid=request.on_invalid,
-        format=request.format,
-        template=request.template,
-        id_column=request.id_column,
-    )
+    if request.endpoint == "embeddings" and request.response_schema is not None:
+        _endpoint_error("an embeddings job takes no response schema")
+    try:
+        spec = JobSpec(
+            provider=request.provider,
+            model=request.model,
+            system_prompt=request.system_prompt or None,
+            on_invalid=request.on_invalid,
+            endpoint=request.endpoint,
+            format=request.format,
+            template=request.template,
+            id_column=request.id_column,
+        )
+    except ValidationError as exc:  # JobSpec's rules across fields (the endpoint's providers)
+        _endpoint_error(exc.errors()[0]["msg"].removeprefix("Value error, "))
     if request.response_schema is None:
         return spec
     try:
@@ -208,6 +215,10 @@ def put_schema(bucket: str, schema: dict[str, Any]) -> str:
     name = f"api/{hashlib.sha256(body).hexdigest()}.json"
     s3_client().put_object(Bucket=bucket, Key=schema_key(name), Body=body, ContentType="application/json")
     return name
+
+
+def _endpoint_error(problem: str) -> NoReturn:
+    raise ApiError(422, "validation_error", problem, [{"loc": ["body", "endpoint"], "msg": problem}])
 
 
 def _check_format(request: SubmitBatch) -> None:

@@ -24,7 +24,7 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from batch_gateway.models import BatchStatus, InputFormat, InvalidLinePolicy, JobSpec, JobSummary
+from batch_gateway.models import BatchStatus, Endpoint, InputFormat, InvalidLinePolicy, JobSpec, JobSummary
 from batch_gateway.providers.structured import SchemaError, prepare_schema
 from batch_gateway.settings import Settings
 
@@ -44,6 +44,9 @@ META_FORMAT = "format"
 META_TEMPLATE = "template"
 META_TEMPLATE_B64 = "template-b64"
 META_ID_COLUMN = "id-column"
+# What the provider runs: "chat" (the default) or "embeddings" (OpenAI and Azure).
+META_ENDPOINT = "endpoint"
+ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
 INPUT_FORMATS: tuple[str, ...] = get_args(InputFormat)
 # The readable part of an API submission's job id (the request's `name`, default "batch"); honoured
 # only on keys under API_INBOX_PREFIX, where only the API writes, so no other copy changes its id.
@@ -129,6 +132,8 @@ def job_spec_from_metadata(
         )
     except ValidationError as exc:
         whole = [e["msg"].removeprefix("Value error, ") for e in exc.errors() if not e["loc"]]
+        if whole and "embeddings" in whole[0]:  # JobSpec's own rule for the endpoint
+            raise JobSpecError(f"{whole[0]} (x-amz-meta-{META_ENDPOINT})") from exc
         if whole:  # the format's own rule (JobSpec's validator): a CSV file needs a template
             raise JobSpecError(
                 f"{whole[0]}: set x-amz-meta-{META_TEMPLATE} (or -{META_TEMPLATE_B64}), "
@@ -170,6 +175,14 @@ def _format_fields(meta: dict[str, str], key: str | None) -> dict[str, str]:
         fields["template"] = template
     if meta.get(META_ID_COLUMN):
         fields["id_column"] = meta[META_ID_COLUMN]
+    endpoint = (meta.get(META_ENDPOINT) or "").strip().lower()
+    if endpoint and endpoint not in ENDPOINTS:
+        raise JobSpecError(
+            f"metadata '{META_ENDPOINT}' is {meta[META_ENDPOINT]!r}: set x-amz-meta-{META_ENDPOINT} to "
+            f"{' or '.join(ENDPOINTS)} (or leave it out for chat)"
+        )
+    if endpoint:
+        fields["endpoint"] = endpoint
     return fields
 
 
@@ -182,6 +195,8 @@ def format_metadata(spec: JobSpec) -> dict[str, str]:
         metadata[META_TEMPLATE_B64] = base64.b64encode(spec.template.encode()).decode()
     if spec.id_column:
         metadata[META_ID_COLUMN] = spec.id_column
+    if spec.endpoint != "chat":
+        metadata[META_ENDPOINT] = spec.endpoint
     return metadata
 
 

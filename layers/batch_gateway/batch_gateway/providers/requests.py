@@ -29,6 +29,7 @@ from typing import Any, Final
 from batch_gateway.models import BatchItem, JobSpec
 from batch_gateway.providers.custom_ids import bedrock_record_id
 from batch_gateway.providers.custom_ids import provider_custom_id as shared_id_rule
+from batch_gateway.providers.openai.embeddings import AZURE_EMBEDDINGS_ENDPOINT, build_embeddings_request
 from batch_gateway.providers.structured import (
     anthropic_answer_tool,
     check_schema_extra,
@@ -94,8 +95,11 @@ def _merge_extra(body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_openai_request(provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
-    """One ``/v1/chat/completions`` line of an OpenAI batch input file."""
+    """One ``/v1/chat/completions`` line of an OpenAI batch input file (``/v1/embeddings`` for an
+    embeddings job)."""
     check_extra(item.extra)
+    if spec.endpoint == "embeddings":
+        return build_embeddings_request(provider_custom_id, item, request_model(item, spec))
     messages: list[dict[str, str]] = []
     if spec.system_prompt:
         messages.append({"role": "system", "content": spec.system_prompt})
@@ -121,7 +125,7 @@ def build_openai_request(provider_custom_id: str, item: BatchItem, spec: JobSpec
 def build_azure_openai_request(provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
     """One line of an Azure OpenAI batch input file: the OpenAI line, routed as Azure names it."""
     request = build_openai_request(provider_custom_id, item, spec)
-    request["url"] = AZURE_OPENAI_ENDPOINT
+    request["url"] = AZURE_EMBEDDINGS_ENDPOINT if spec.endpoint == "embeddings" else AZURE_OPENAI_ENDPOINT
     return request
 
 
