@@ -88,22 +88,31 @@ class Capacity:
         )
         return outcome
 
-    def end_batch(self, ref: ChunkRef, provider: str, model: str, quota_refused: bool) -> None:
-        """The batch of this (round, attempt) ended: release its units (once), learn, wake waiters."""
+    def end_batch(self, ref: ChunkRef, provider: str, model: str, quota_refused: bool) -> bool:
+        """The batch of this (round, attempt) ended: release its units (once), learn, wake waiters.
+
+        True when the provider refused it for quota although nothing else of the stack held any of
+        the pool: not explained by our own load (the quota parameter is above what the provider
+        allows, or the organisation's quota is used elsewhere), so the caller counts it as a failure
+        (FailedBatchRetries) instead of requeueing it for days."""
         pool = pool_key(provider, model)
         in_use = self.ledger.pool(pool).in_use if quota_refused else 0
         released = self.ledger.release(pool, holder_key(ref.job_id, ref.chunk, ref.round, ref.attempt))
         if released is None:
-            return  # released already (Poll before Collect), or it never held units
+            return False  # released already (Poll before Collect), or it never held units
+        alone = False
         if quota_refused:
             # The provider took what others held but not this batch on top: use no more for a while.
             learned = in_use - released
+            alone = learned <= 0
             self.ledger.learn(pool, learned, time.time() + self._settings.quota_cooldown_seconds)
             metrics.add_metric(name="QuotaRefusals", unit=MetricUnit.Count, value=1)
             logger.warning(
-                "provider refused for quota; pool limit lowered", extra={"pool": pool, "limit": learned}
+                "provider refused for quota; pool limit lowered",
+                extra={"pool": pool, "limit": learned, "alone": alone},
             )
         self.wake(pool)
+        return alone
 
     def wake(self, pool: str, own_waiter: str | None = None) -> bool:
         """Wake the oldest waiters that fit now, in order; True when ``own_waiter`` is one of them

@@ -229,7 +229,7 @@ def _requeue(state: ChunkState, repo: JobsRepository, backoff: Backoff) -> Chunk
             "terminal": False,
             "quota_exceeded": False,
             "waiting_since": state.waiting_since or time.time(),
-            "wait_seconds": backoff.wait_before_attempt(1),
+            "wait_seconds": backoff.wait_before_attempt(state.attempt + 1),
         }
     )
 

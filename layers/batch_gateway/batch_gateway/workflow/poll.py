@@ -43,16 +43,17 @@ def poll_chunk(state: ChunkState, backoff: Backoff, settings: Settings) -> Chunk
     if progress.message:
         fields["message"] = progress.message
     JobsRepository(settings.jobs_table).update_chunk(state.job_id, state.chunk, fields)
+    # A quota failure is requeued, unless nothing else held the pool: then it counts as a failure.
+    quota_exceeded = progress.quota_exceeded
     if progress.status.is_terminal:
-        Capacity(settings).end_batch(
-            state, state.provider, state.model, quota_refused=progress.quota_exceeded
-        )
+        alone = Capacity(settings).end_batch(state, state.provider, state.model, quota_exceeded)
+        quota_exceeded = quota_exceeded and not alone
     return state.model_copy(
         update={
             "status": progress.status,
             "terminal": progress.status.is_terminal,
             "polls": state.polls + 1,
             "wait_seconds": backoff.next_wait(state.wait_seconds),
-            "quota_exceeded": progress.quota_exceeded,
+            "quota_exceeded": quota_exceeded,
         }
     )

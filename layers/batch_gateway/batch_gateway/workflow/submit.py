@@ -116,8 +116,15 @@ def _count_submitted(ref: ChunkRef, spec: JobSpec, row: ChunkRow) -> None:
         metrics.add_metric(name="ItemsSubmitted", unit=MetricUnit.Count, value=row.item_count or 0)
 
 
+def _waited_too_long(ref: ChunkRef, settings: Settings) -> bool:
+    """Waiting (or refused for quota) since longer than CapacityMaxWaitSeconds: also bounds a loop of refusals."""
+    return (
+        ref.waiting_since is not None and time.time() - ref.waiting_since > settings.capacity_max_wait_seconds
+    )
+
+
 def _wait_for_capacity(
-    repo: JobsRepository, ref: ChunkRef, spec: JobSpec, backoff: Backoff, settings: Settings
+    repo: JobsRepository, ref: ChunkRef, spec: JobSpec, settings: Settings, last_refusal: str | None
 ) -> ChunkState:
     """No room in the quota: wait (AwaitCapacity), or give up after CapacityMaxWaitSeconds."""
     now = time.time()
@@ -130,6 +137,8 @@ def _wait_for_capacity(
             f"{QUOTA_UNITS.get(spec.provider, 'units')}), longer than CapacityMaxWaitSeconds "
             f"({settings.capacity_max_wait_seconds:,} s); raise the quota parameter or resubmit later"
         )
+        if ref.waiting_since is not None and last_refusal:
+            message += f". The provider's last refusal: {last_refusal}"
         repo.update_chunk(ref.job_id, ref.chunk, {"status": BatchStatus.FAILED.value, "message": message})
         logger.warning("gave up waiting for quota", extra={"waited_seconds": waited})
         state = _state(ref, spec, "", BatchStatus.FAILED, 0)
@@ -149,7 +158,7 @@ def _requeue_for_quota(
         {ChunkRow.end_field(ref.round, ref.attempt): BATCH_END_QUOTA, "message": str(exc)},
     )
     logger.warning("provider refused the batch for quota; requeued", extra={"reason": str(exc)})
-    state = _state(ref, spec, "", BatchStatus.PENDING, backoff.wait_before_attempt(1))
+    state = _state(ref, spec, "", BatchStatus.PENDING, backoff.wait_before_attempt(ref.attempt + 1))
     return state.model_copy(
         update={
             "attempt": ref.attempt + 1,
@@ -172,25 +181,34 @@ def submit_chunk(ref: ChunkRef, backoff: Backoff, settings: Settings) -> ChunkSt
         logger.info("already submitted", extra={"provider_batch_id": already})
         return _state(ref, spec, already, BatchStatus.IN_PROGRESS, backoff.initial_seconds)
     capacity = Capacity(settings)
-    if capacity.reserve(ref, spec.provider, spec.model, row_amount(spec.provider, row)) == "no_room":
-        return _wait_for_capacity(repo, ref, spec, backoff, settings)
+    amount = row_amount(spec.provider, row)
+    if (
+        _waited_too_long(ref, settings)
+        or capacity.reserve(ref, spec.provider, spec.model, amount) == "no_room"
+    ):
+        return _wait_for_capacity(repo, ref, spec, settings, row.message)
     intent_at = _record_intent(repo, ref, row)
     provider = provider_for(spec.provider, settings)
     try:
         submitted = _create_once(provider, ref, spec, intent_at)
     except ProviderQuotaError as exc:
-        capacity.end_batch(ref, spec.provider, spec.model, quota_refused=True)
-        return _requeue_for_quota(repo, ref, spec, backoff, exc)
+        if not capacity.end_batch(ref, spec.provider, spec.model, quota_refused=True):
+            return _requeue_for_quota(repo, ref, spec, backoff, exc)
+        return _refused(repo, ref, spec, exc)  # refused with nothing else in flight: a failure
     except ProviderUnavailableError:
         raise  # the state machine retries the task with backoff (the reservation is kept for it)
     except ProviderError as exc:
-        # The provider refused the batch outright (Anthropic reports limits this way): handle it like
-        # a batch that failed validation, so it is retried and then its items end with this message.
         capacity.end_batch(ref, spec.provider, spec.model, quota_refused=False)
-        repo.update_chunk(ref.job_id, ref.chunk, {"status": BatchStatus.FAILED.value, "message": str(exc)})
-        logger.warning("provider refused the batch", extra={"reason": str(exc)})
-        return _state(ref, spec, "", BatchStatus.FAILED, 0)
+        return _refused(repo, ref, spec, exc)
     return _after_create(repo, provider, ref, spec, job, row, submitted, backoff)
+
+
+def _refused(repo: JobsRepository, ref: ChunkRef, spec: JobSpec, exc: ProviderError) -> ChunkState:
+    """The provider refused the batch outright (Anthropic reports limits this way): handle it like
+    a batch that failed validation, so it is retried and then its items end with this message."""
+    repo.update_chunk(ref.job_id, ref.chunk, {"status": BatchStatus.FAILED.value, "message": str(exc)})
+    logger.warning("provider refused the batch", extra={"reason": str(exc)})
+    return _state(ref, spec, "", BatchStatus.FAILED, 0)
 
 
 def _after_create(
