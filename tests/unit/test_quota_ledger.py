@@ -8,9 +8,13 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from batch_gateway.models import BatchStatus, JobSummary
+from batch_gateway.providers.bedrock.batch import _readable_aws_errors as bedrock_errors
+from batch_gateway.providers.errors import ProviderQuotaError, ProviderUnavailableError, readable_sdk_errors
+from batch_gateway.providers.openai.parsing import openai_progress
 from batch_gateway.settings import Settings
 from batch_gateway.storage.jobs import JobsRepository
 from batch_gateway.storage.ledger import QuotaLedger, holder_key, pool_key
@@ -142,3 +146,44 @@ def test_a_chunk_without_room_waits_then_fails_after_the_longest_wait_saying_so(
     message = JobsRepository(settings.jobs_table).chunk_row("job", 1).message or ""
     assert "waited 8.0 days for room in the stack's openai quota for gpt-4o-mini" in message
     assert "CapacityMaxWaitSeconds" in message
+
+
+def test_each_provider_s_quota_refusal_is_recognised() -> None:
+    failed = {
+        "status": "failed",
+        "errors": {"data": [{"code": "token_limit_exceeded", "message": "Enqueued…"}]},
+    }
+    assert openai_progress(failed).quota_exceeded
+    invalid = {
+        "status": "failed",
+        "errors": {"data": [{"code": "invalid_json", "line": 2, "message": "bad"}]},
+    }
+    assert not openai_progress(invalid).quota_exceeded
+
+    class StatusError(Exception):
+        def __init__(self, status_code: int) -> None:
+            self.status_code, self.body = status_code, {"error": {"message": "queue full"}}
+
+    with (
+        pytest.raises(ProviderQuotaError, match="queue full"),
+        readable_sdk_errors(
+            "Anthropic", "the batch", StatusError, ConnectionError, RuntimeError, quota_on_429=True
+        ),
+    ):
+        raise StatusError(429)
+    with (
+        pytest.raises(ProviderUnavailableError) as raised,
+        readable_sdk_errors("Anthropic", "the status request", StatusError, ConnectionError, RuntimeError),
+    ):
+        raise StatusError(429)  # a 429 on any other call is a rate limit: retried, not a quota refusal
+    assert not isinstance(raised.value, ProviderQuotaError)
+
+    quota = ClientError(
+        {"Error": {"Code": "ServiceQuotaExceededException", "Message": "too many jobs"}},
+        "CreateModelInvocationJob",
+    )
+    with (
+        pytest.raises(ProviderQuotaError, match="too many jobs"),
+        bedrock_errors("the job", quota_refusal=True),
+    ):
+        raise quota
