@@ -35,7 +35,7 @@ IMAGE_TOKENS = 1_105
 # Keys of a request line that wrap the body (OpenAI/Azure, Anthropic, Bedrock).
 _WRAPPERS = ("body", "params", "modelInput")
 # Body keys whose JSON the model reads as text besides the messages.
-_SCHEMA_KEYS = ("tools", "functions", "response_format", "tool_choice", "output_config")
+_SCHEMA_KEYS = frozenset({"tools", "functions", "response_format", "tool_choice", "output_config"})
 _IMAGE_PARTS = frozenset({"image_url", "image", "input_image"})
 
 
@@ -67,21 +67,27 @@ def _content_tokens(content: Any) -> float:
 
 
 def _message_tokens(message: Any) -> float:
-    if not isinstance(message, Mapping):
-        return MESSAGE_OVERHEAD + _content_tokens(message)
-    total = MESSAGE_OVERHEAD + _content_tokens(message.get("content"))
-    for key in ("tool_calls", "function_call"):
-        if message.get(key):
-            total += text_tokens(json.dumps(message[key], ensure_ascii=False, separators=(",", ":")))
-    return total
+    if type(message) is dict:
+        content = message.get("content")
+        total = MESSAGE_OVERHEAD + (
+            text_tokens(content) if type(content) is str else _content_tokens(content)
+        )
+        if "tool_calls" in message or "function_call" in message:
+            for key in ("tool_calls", "function_call"):
+                if message.get(key):
+                    total += text_tokens(json.dumps(message[key], ensure_ascii=False, separators=(",", ":")))
+        return total
+    if isinstance(message, Mapping):
+        return _message_tokens(dict(message))
+    return MESSAGE_OVERHEAD + _content_tokens(message)
 
 
 def estimate_input_tokens(body: Mapping[str, Any], provider: str) -> int:
     """Conservative input tokens of one request ``body`` for ``provider`` (see the module docstring).
 
-    ``provider`` is one of openai, azure, anthropic, bedrock; the walk is the same for all (their
-    bodies all hold ``messages`` and maybe a ``system`` prompt), the name is kept for the day one
-    counts differently.
+    ``provider`` is one of openai, azure-openai, anthropic, bedrock; the walk is the same for all
+    (their bodies all hold ``messages`` and maybe a ``system`` prompt), the name is kept for the day
+    one counts differently. Intake runs it on every OpenAI/Azure line: plain dicts take fast paths.
     """
     del provider  # every supported provider's body is read the same way today
     for wrapper in _WRAPPERS:
@@ -91,19 +97,21 @@ def estimate_input_tokens(body: Mapping[str, Any], provider: str) -> int:
             break
     total = float(REQUEST_OVERHEAD)
     messages = body.get("messages")
-    for message in messages if isinstance(messages, list) else ():
-        total += _message_tokens(message)
+    if type(messages) is list:
+        for message in messages:
+            total += _message_tokens(message)
     if body.get("system") is not None:
         total += MESSAGE_OVERHEAD + _content_tokens(body["system"])
     if isinstance(body.get("prompt"), str):  # older Bedrock model inputs
         total += text_tokens(body["prompt"])
-    for key in _SCHEMA_KEYS:
-        if body.get(key) is not None:
-            total += text_tokens(json.dumps(body[key], ensure_ascii=False, separators=(",", ":")))
+    if not _SCHEMA_KEYS.isdisjoint(body):
+        for key in _SCHEMA_KEYS:
+            if body.get(key) is not None:
+                total += text_tokens(json.dumps(body[key], ensure_ascii=False, separators=(",", ":")))
     return math.ceil(total)
 
 
 def estimate_request_line(line: bytes, provider: str) -> int:
     """:func:`estimate_input_tokens` of an encoded request line (pydantic-core's fast JSON parser)."""
     parsed = from_json(line)
-    return estimate_input_tokens(parsed if isinstance(parsed, Mapping) else {}, provider)
+    return estimate_input_tokens(parsed if isinstance(parsed, dict) else {}, provider)
