@@ -109,6 +109,21 @@ def test_a_release_wakes_the_oldest_waiters_that_fit_in_order(settings: Settings
     assert [w.task_token for w in capacity.ledger.waiters(POOL)] == ["token-4"]
 
 
+def test_cancelling_a_job_wakes_its_waiting_chunks_only(settings: Settings) -> None:
+    capacity = Capacity(settings)
+    assert (
+        capacity.reserve(ChunkRef(job_id="busy", bucket="b", chunk=1), "openai", "gpt-4o-mini", QUOTA)
+        == "reserved"
+    )
+    for job_id, chunk in (("cancelled", 1), ("other", 1), ("cancelled", 2)):
+        ref = ChunkRef(job_id=job_id, bucket="b", chunk=chunk, waiting_since=time.time())
+        capacity.park(ref, "openai", "gpt-4o-mini", 100, f"token-{job_id}-{chunk}")
+
+    assert capacity.wake_job("cancelled", "openai", {"gpt-4o-mini"}) == 2
+
+    assert [w.task_token for w in capacity.ledger.waiters(POOL)] == ["token-other-1"]
+
+
 def test_a_chunk_parking_just_after_a_release_is_told_to_submit_at_once(settings: Settings) -> None:
     capacity = Capacity(settings)
     ref = ChunkRef(job_id="job", bucket="b", chunk=1, waiting_since=time.time())

@@ -137,6 +137,8 @@ class QuotaLedger:
             reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons") or []  # type: ignore[assignment]
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 return "held"
+            # Over the limit, or a conflict with a concurrent transaction on the pool row: either
+            # way the chunk parks, and parking checks the ledger again at once.
             return "no_room"
         return "reserved"
 
