@@ -186,6 +186,24 @@ class JobCost(BaseModel):
     prices_as_of: str | None = None
 
 
+class ProviderBatches(BaseModel):
+    """The provider batches a job created, and how the provider's quota shaped them."""
+
+    submitted: int = Field(default=0, description="Provider batches created.")
+    failed: int = Field(
+        default=0,
+        description="Batches that failed as a whole for a reason other than quota (FailedBatchRetries counts these).",
+    )
+    requeued_for_quota: int = Field(
+        default=0,
+        description="Batches the provider refused or failed for its quota; each chunk went back to waiting.",
+    )
+    max_in_flight: int = Field(
+        default=0,
+        description="The most of this job's batches holding the provider's quota at once (the job's own concurrency).",
+    )
+
+
 class JobSummary(BatchJobInfo):
     """``summary.json`` and the jobs-table row: the final BatchJobInfo plus what the job did."""
 
@@ -202,6 +220,7 @@ class JobSummary(BatchJobInfo):
     retry_rounds: list[dict[str, int]] = Field(
         default_factory=list, description="Per follow-up round: how many items were retried and recovered."
     )
+    provider_batches: ProviderBatches = Field(default_factory=ProviderBatches)
     results_uri: str | None = None
     errors_uri: str | None = None
     updated_at: float | None = None

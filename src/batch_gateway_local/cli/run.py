@@ -58,6 +58,14 @@ def add_local_run(local: Any) -> None:
     )
     run.add_argument("--out", type=Path, required=True, help="directory for results.jsonl, summary.json, ...")
     run.add_argument("--chunk-size", type=int, default=10_000, help="most items per provider batch")
+    run.add_argument(
+        "--quota",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the provider's quota, in the stack and enforced by the emulator: OpenAI/Azure enqueued "
+        "input tokens per model, Anthropic requests in batches, Bedrock jobs per model",
+    )
     run.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the job")
     run.add_argument(
         "--no-results-table",
@@ -158,7 +166,9 @@ def local_run(args: argparse.Namespace) -> int:
         log_path.open("w") as function_logs,
         contextlib.redirect_stdout(function_logs),
         LocalGateway(
-            LocalOptions(chunk_max_items=args.chunk_size, scenario=args.scenario, iam=args.iam)
+            LocalOptions(
+                chunk_max_items=args.chunk_size, scenario=args.scenario, iam=args.iam, quota=args.quota
+            )
         ) as gateway,
     ):
         progress_line.show(f"uploading {args.file} to s3://{gateway.bucket}/inbox/ ...")

@@ -12,6 +12,7 @@ keys in the stack's provider secret. Then it submits files as an upload would, f
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import time
@@ -39,7 +40,7 @@ from batch_gateway.storage.jobs import JOB_SK, JobsRepository, counts_of, from_d
 from batch_gateway.storage.keys import errors_key, results_key, schema_key, summary_key
 from batch_gateway.storage.results import ResultsRepository
 from batch_gateway.workflow.cancel import cancel_job
-from batch_gateway_local.emulator import EmulatorServer
+from batch_gateway_local.emulator import EmulatorServer, Limits
 from batch_gateway_local.stack.app_files import PROJECT_ROOT, TEMPLATE
 from batch_gateway_local.stack.errors import IamDeniedError
 from batch_gateway_local.stack.offline_stack import OfflineStack
@@ -78,6 +79,9 @@ class LocalOptions:
     """Check every AWS call of a handler against its role (``--no-iam`` turns it off)."""
     template: Path | None = None
     """Another template than the project's (a test's copy with a permission removed)."""
+    quota: int | None = None
+    """``--quota N``: every provider's quota parameter of the stack (OpenAI/Azure enqueued tokens,
+    Anthropic requests, Bedrock jobs, per model) and the emulator's enforced limit, both N."""
     parameter_overrides: tuple[tuple[str, str], ...] = ()
     """Any other template parameters, e.g. ``(("ResultsRetentionDays", "7"),)``; they win over the above."""
 
@@ -111,6 +115,33 @@ class JobProgress:
 _TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
 
+# The stack's quota parameters and the emulator's Limits fields that ``--quota N`` sets.
+QUOTA_PARAMETERS = (
+    "OpenAIEnqueuedTokenQuota",
+    "AzureEnqueuedTokenQuota",
+    "AnthropicBatchRequestQuota",
+    "BedrockConcurrentJobQuota",
+)
+EMULATOR_QUOTA_FIELDS = (
+    "openai_enqueued_tokens",
+    "anthropic_max_processing_requests",
+    "bedrock_max_concurrent_jobs",
+)
+
+
+def quota_parameters(quota: int | None) -> dict[str, str]:
+    """Template parameters setting every provider's quota to ``quota`` (none when it is None)."""
+    return {} if quota is None else dict.fromkeys(QUOTA_PARAMETERS, str(quota))
+
+
+def emulator_limits(quota: int | None) -> Limits:
+    """The emulator's limits with every provider's quota at ``quota`` (those this emulator enforces)."""
+    if quota is None:
+        return Limits()
+    known = {f.name for f in dataclasses.fields(Limits)}
+    return Limits(**{name: quota for name in EMULATOR_QUOTA_FIELDS if name in known})
+
+
 class LocalGateway:
     """Context manager: emulator + offline stack up on enter, down on exit."""
 
@@ -121,6 +152,7 @@ class LocalGateway:
             polls_to_complete=self.options.polls_to_complete,
             scenario=self.options.scenario,
             bedrock_min_records=self.options.bedrock_min_records,
+            limits=emulator_limits(self.options.quota),
         )
         self.stack: OfflineStack | None = None
 
@@ -166,6 +198,7 @@ class LocalGateway:
             "FailedBatchRetries": str(o.failed_batch_retries),
             "RetryRounds": str(o.retry_rounds),
             "ApiAuth": o.api_auth,
+            **quota_parameters(o.quota),
             **dict(o.parameter_overrides),
         }
 
@@ -263,8 +296,21 @@ class LocalGateway:
                 "BEDROCK_ENDPOINT_URL": self.emulator.bedrock_endpoint_url,
                 "BEDROCK_MIN_RECORDS": str(self.options.bedrock_min_records),
                 "BEDROCK_ROLE_ARN": self._bedrock_role_arn(),
+                **self._quota_settings(),
             }
         )
+
+    def _quota_settings(self) -> dict[str, str]:
+        assert self.stack is not None, "use LocalGateway as a context manager"
+        quota = self.options.quota
+        names = (
+            "OPENAI_ENQUEUED_TOKENS_QUOTA",
+            "AZURE_ENQUEUED_TOKENS_QUOTA",
+            "ANTHROPIC_BATCH_REQUESTS_QUOTA",
+            "BEDROCK_CONCURRENT_JOBS_QUOTA",
+        )
+        values = {} if quota is None else dict.fromkeys(names, str(quota))
+        return {"QUOTA_LEDGER_TABLE": self.stack.resources["QuotaLedgerTable"], **values}
 
     def cancel(self, job_id: str) -> JobSummary:
         """Cancel a job the way the API will: the domain function, against this stack."""

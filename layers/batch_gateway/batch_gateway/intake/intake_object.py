@@ -21,6 +21,7 @@ from typing import IO, Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from batch_gateway.intake.chunk_writer import quota_fields
 from batch_gateway.intake.spec import (
     ACCEPTED_SUFFIXES,
     MAX_SCHEMA_BYTES,
@@ -188,6 +189,7 @@ def _start(jobs: JobsRepository, job: JobSummary, report: IntakeReport, settings
         }
         if manifest.model:
             fields["model"] = manifest.model
+        fields.update(quota_fields(job.provider, manifest))
         jobs.put_chunk(job.job_id, manifest.chunk, fields)
     job.request_count = report.request_count
     job.invalid_count = report.invalid_count

@@ -76,7 +76,8 @@ def _split(
     builder = request_builder_for(spec.provider)
     max_bytes = min(settings.chunk_max_bytes, int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM))
     max_items = min(settings.chunk_max_items, builder.limits.max_requests)
-    writers = ChunkWriters(workdir, job_id, settings.data_bucket, max_items, max_bytes)
+    quota = (spec.provider, settings.quota_for(spec.provider))  # chunks fit the provider quota
+    writers = ChunkWriters(workdir, job_id, settings.data_bucket, max_items, max_bytes, quota)
     errors_path, spool_path = workdir / "errors.jsonl", workdir / "invalid.spool.jsonl"
     line_count = 0
     with errors_path.open("wb") as errors_file, spool_path.open("wb") as spool:

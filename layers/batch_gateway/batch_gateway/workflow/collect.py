@@ -8,7 +8,10 @@ After each round: a batch that failed as a whole is resubmitted (``failed_batch_
 that ended with a retryable error (expired, 429, 5xx, overloaded, an answer that does not match the
 request's response schema) go out again in a follow-up round
 (``retry_rounds``); otherwise the rounds are merged, the later round winning for a retried line,
-into the chunk's results file and results-table rows.
+into the chunk's results file and results-table rows. A batch that failed for the provider's
+quota (``token_limit_exceeded``) is requeued instead: a new attempt slot, the chunk waits for
+room in the quota ledger, and FailedBatchRetries does not count it (``ChunkState.failures`` does
+the counting of the other failures).
 """
 
 from __future__ import annotations
@@ -29,8 +32,15 @@ from batch_gateway.providers.types import Outcome, ProviderResult
 from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
 from batch_gateway.storage.chunk_index import decode_index_line
-from batch_gateway.storage.jobs import ChunkRow, JobsRepository, RoundReport
+from batch_gateway.storage.jobs import (
+    BATCH_END_FAILED,
+    BATCH_END_QUOTA,
+    ChunkRow,
+    JobsRepository,
+    RoundReport,
+)
 from batch_gateway.storage.results import ResultsRepository, keyed_result, split_keyed_result
+from batch_gateway.workflow.capacity import Capacity
 from batch_gateway.workflow.payloads import Backoff, ChunkState, RetryPolicy
 
 
@@ -42,6 +52,8 @@ def min_batch_items(provider: str, settings: Settings) -> int:
 
 def _missing(state: ChunkState, message: str | None, cancel_requested: bool) -> tuple[Outcome, str, bool]:
     """Outcome, error and retryability of an item the provider returned nothing for."""
+    if state.quota_wait_expired:
+        return "errored", message or "not submitted: the chunk waited too long for provider quota", False
     if state.status is BatchStatus.FAILED:
         return "errored", f"the provider batch failed: {message or 'no reason given'}", False
     if not state.provider_batch_id:
@@ -202,8 +214,27 @@ def _resubmission(state: ChunkState, policy: RetryPolicy, cancel_requested: bool
     """Whether a batch that failed as a whole is submitted again (after a backoff)."""
     return (
         state.status is BatchStatus.FAILED
-        and state.attempt < policy.failed_batch_retries
+        and not state.quota_wait_expired
+        and state.failures < policy.failed_batch_retries
         and not cancel_requested
+    )
+
+
+def _requeue(state: ChunkState, repo: JobsRepository, backoff: Backoff) -> ChunkState:
+    """The batch failed for quota: a new attempt slot after a backoff (the chunk then waits for room)."""
+    repo.update_chunk(
+        state.job_id, state.chunk, {ChunkRow.end_field(state.round, state.attempt): BATCH_END_QUOTA}
+    )
+    logger.warning("provider batch failed for quota; requeued")
+    return state.model_copy(
+        update={
+            "attempt": state.attempt + 1,
+            "next_step": "submit",
+            "terminal": False,
+            "quota_exceeded": False,
+            "waiting_since": state.waiting_since or time.time(),
+            "wait_seconds": backoff.wait_before_attempt(state.attempt + 1),
+        }
     )
 
 
@@ -252,11 +283,20 @@ def collect_chunk(state: ChunkState, policy: RetryPolicy, backoff: Backoff, sett
     job = repo.get_job(state.job_id)
     cancel_requested = bool(job and job.cancel_requested)
     row = repo.chunk_row(state.job_id, state.chunk)
+    # Released here too when Poll did not see the end (idempotent: the ledger releases once).
+    Capacity(settings).end_batch(state, state.provider, state.model, quota_refused=state.quota_exceeded)
+    if state.quota_exceeded and not cancel_requested:
+        return _requeue(state, repo, backoff)
+    if state.status is BatchStatus.FAILED and not state.quota_wait_expired:
+        repo.update_chunk(
+            state.job_id, state.chunk, {ChunkRow.end_field(state.round, state.attempt): BATCH_END_FAILED}
+        )
     if _resubmission(state, policy, cancel_requested):
         logger.warning("provider batch failed; resubmitting", extra={"reason": row.message})
         return state.model_copy(
             update={
                 "attempt": state.attempt + 1,
+                "failures": state.failures + 1,
                 "next_step": "submit",
                 "terminal": False,
                 "wait_seconds": backoff.wait_before_attempt(state.attempt + 1),
@@ -279,6 +319,8 @@ def collect_chunk(state: ChunkState, policy: RetryPolicy, backoff: Backoff, sett
             update={
                 "round": state.round + 1,
                 "attempt": 0,
+                "failures": 0,
+                "waiting_since": None,
                 "next_step": "submit",
                 "terminal": False,
                 "wait_seconds": 1,

@@ -28,6 +28,7 @@ from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
 from batch_gateway.storage.jobs import ChunkRow, JobsRepository
 from batch_gateway.storage.results import split_keyed_result
+from batch_gateway.workflow.capacity import provider_batch_report
 
 # When chunks end differently, the job reports the most severe ending; counts tell the detail.
 _SEVERITY = [BatchStatus.COMPLETED, BatchStatus.EXPIRED, BatchStatus.CANCELLED, BatchStatus.FAILED]
@@ -102,6 +103,7 @@ def finalize_job(job_id: str, bucket: str, settings: Settings) -> JobSummary:
     job.results_uri = keys.s3_uri(bucket, keys.results_key(job_id))
     job.finished_at = time.time()
     job.reason = _reason(job, chunks)
+    job.provider_batches = provider_batch_report(job, chunks, settings)
     repo.save_job(job)
     s3.put_json(bucket, keys.summary_key(job_id), job.model_dump(mode="json", exclude={"raw"}))
     _record_metrics(job)
@@ -177,6 +179,8 @@ def mark_job_failed(job_id: str, bucket: str, error: dict[str, Any] | None, sett
     job.status = BatchStatus.FAILED
     job.reason = readable_failure(error)
     job.finished_at = time.time()
+    # The job's batches in flight give their provider quota back to the stack's other jobs.
+    job.provider_batches = provider_batch_report(job, repo.chunk_rows(job_id), settings)
     repo.save_job(job)
     s3.put_json(bucket, keys.summary_key(job_id), job.model_dump(mode="json", exclude={"raw"}))
     metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)

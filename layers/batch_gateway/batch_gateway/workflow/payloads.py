@@ -7,6 +7,7 @@ build), so the contract between the state machine and the Lambda functions is re
 - execution input: :class:`ExecutionInput` (the Map iterates ``chunks``, one :class:`ChunkRef` each);
 - SubmitChunk: :class:`SubmitInput` -> :class:`ChunkState`; PollChunk: :class:`PollInput` -> ChunkState;
 - AwaitProvider: :class:`AwaitProviderInput` -> :class:`AwaitProviderOutput`;
+- AwaitCapacity: :class:`AwaitCapacityInput` -> :class:`AwaitProviderOutput`;
 - CollectChunk: :class:`CollectInput` -> ChunkState; Finalize: :class:`FinalizeInput` ->
   :class:`FinalizeOutput`; MarkFailed: :class:`MarkFailedInput` -> :class:`MarkFailedOutput`.
 """
@@ -31,6 +32,11 @@ class ChunkRef(BaseModel):
     chunk: int = Field(ge=1)
     round: int = Field(default=0, ge=0)
     attempt: int = Field(default=0, ge=0)
+    # Batches of this round that failed for a reason other than quota (FailedBatchRetries counts
+    # these; a quota refusal takes a new attempt slot without counting here).
+    failures: int = Field(default=0, ge=0)
+    # When the chunk began to wait for quota without a batch getting through (None: not waiting).
+    waiting_since: float | None = None
 
 
 class Backoff(BaseModel):
@@ -66,7 +72,11 @@ class ChunkState(ChunkRef):
     wait_seconds: int
     terminal: bool = False
     polls: int = 0
-    next_step: Literal["poll", "submit", "done"] = "poll"
+    next_step: Literal["poll", "submit", "done", "wait_capacity"] = "poll"
+    # The provider refused or failed the batch for quota (requeued, not counted as a failure).
+    quota_exceeded: bool = False
+    # The chunk waited longer than CapacityMaxWaitSeconds for quota: its items end with row.message.
+    quota_wait_expired: bool = False
 
 
 class ExecutionInput(BaseModel):
@@ -116,6 +126,13 @@ class AwaitProviderInput(BaseModel):
     job_id: str
     chunk: int = Field(ge=1)
     provider_batch_id: str = Field(min_length=1)
+    task_token: str = Field(min_length=1)
+
+
+class AwaitCapacityInput(BaseModel):
+    """AwaitCapacity's Payload: the chunk waiting for quota (Submit's state) and the task's token."""
+
+    state: ChunkState
     task_token: str = Field(min_length=1)
 
 

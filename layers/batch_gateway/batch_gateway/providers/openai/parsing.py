@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from batch_gateway.models import BatchStatus, FinishReason, LLMResponse, ToolCall
-from batch_gateway.providers.errors import is_transient_status
+from batch_gateway.providers.errors import OPENAI_QUOTA_ERROR_CODE, is_transient_status
 from batch_gateway.providers.openai.embeddings import is_embeddings_body, parse_embeddings_body
 from batch_gateway.providers.parsing import (
     as_dict,
@@ -216,5 +216,16 @@ def openai_progress(batch: dict[str, Any], label: str = "OpenAI") -> BatchProgre
     }
     message = openai_batch_errors(batch, label) if status is BatchStatus.FAILED else None
     return BatchProgress(
-        status=status, provider_status=provider_status, request_counts=counts, message=message, raw=batch
+        status=status,
+        provider_status=provider_status,
+        request_counts=counts,
+        message=message,
+        quota_exceeded=status is BatchStatus.FAILED and _quota_failure(batch),
+        raw=batch,
     )
+
+
+def _quota_failure(batch: dict[str, Any]) -> bool:
+    """Whether the batch failed over the enqueued-token limit (``token_limit_exceeded``)."""
+    data = [as_dict(entry) for entry in as_list(as_dict(batch.get("errors")).get("data"))]
+    return any(entry.get("code") == OPENAI_QUOTA_ERROR_CODE for entry in data)
