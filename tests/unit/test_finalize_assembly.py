@@ -93,3 +93,20 @@ def test_every_part_but_the_last_is_at_least_the_minimum_and_the_parts_cover_eve
         assert spans[-1][1] == size
         assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
     assert any(part.copied for part in parts)  # the big source's rest goes server-side
+
+
+def test_queued_uploads_all_arrive_and_their_local_files_are_removed(s3: None, tmp_path: Path) -> None:
+    from batch_gateway.storage.s3 import UploadQueue
+
+    queue = UploadQueue(depth=2)
+    paths = []
+    for number in range(5):
+        paths.append(tmp_path / f"part-{number}")
+        paths[-1].write_bytes(b"chunk %d\n" % number)
+        queue.put(paths[-1], BUCKET, f"staging/job/part-{number}")
+    queue.wait()
+    queue.close()
+    client = boto3.client("s3")
+    bodies = [client.get_object(Bucket=BUCKET, Key=f"staging/job/part-{n}")["Body"].read() for n in range(5)]
+    assert bodies == [b"chunk %d\n" % n for n in range(5)]
+    assert not any(path.exists() for path in paths)

@@ -11,7 +11,8 @@ Keys come from :mod:`batch_gateway.storage.keys`; clients from :mod:`batch_gatew
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -49,6 +50,43 @@ def object_exists(bucket: str, key: str) -> bool:
 def upload_file(path: Path, bucket: str, key: str, content_type: str = "application/x-ndjson") -> None:
     """Upload a local file; large files go up as a multipart upload streamed from disk."""
     s3_client().upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
+
+
+class UploadQueue:
+    """Uploads local files in a background thread while the caller goes on producing the next.
+
+    Intake's loop is one Python thread; a synchronous upload per chunk would stall it for the
+    transfer. At most ``depth`` files wait (so /tmp stays bounded); ``wait`` raises the first
+    failed upload. Each file is deleted once uploaded.
+    """
+
+    def __init__(self, depth: int = 4) -> None:
+        self._client = s3_client()  # made here: creating clients from several threads is unsafe
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="upload")  # boto3 parallelises parts
+        self._pending: deque[Future[None]] = deque()
+        self._depth = depth
+
+    def _upload(self, path: Path, bucket: str, key: str, content_type: str) -> None:
+        self._client.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
+        path.unlink()
+
+    def put(self, path: Path, bucket: str, key: str, content_type: str = "application/x-ndjson") -> None:
+        """Queue ``path`` for upload to ``key`` (blocks while ``depth`` uploads are waiting)."""
+        while len(self._pending) >= self._depth:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._upload, path, bucket, key, content_type))
+
+    def wait(self) -> None:
+        """Block until every queued file is uploaded; the first failure raises."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Drop what is still queued (an abandoned intake) and stop the thread."""
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
 
 
 def upload_stream(stream: IO[bytes], bucket: str, key: str, content_type: str) -> None:
