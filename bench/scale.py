@@ -107,7 +107,7 @@ def _result_line(n: int) -> bytes:
 
 def _measure_merge(root: Path, files: int = 20, per_file: int = 5000) -> dict[str, Any]:
     """CPU per line of the merge path over interleaved staged files (read from local disk)."""
-    from batch_gateway.storage import results, s3
+    from batch_gateway.storage import results
     from batch_gateway.storage.results import StagedWriter
 
     keys = []
@@ -119,8 +119,7 @@ def _measure_merge(root: Path, files: int = 20, per_file: int = 5000) -> dict[st
                 writer.write(line, _result_line(line))
         (root / (key + results.LINES_SUFFIX)).write_bytes(writer.sidecar())
         keys.append(key)
-    s3.open_object = lambda bucket, key, version_id=None: (root / key).open("rb")  # type: ignore[assignment]
-    results.s3 = s3
+    workload.use_local_storage(root)  # the staged files and their sidecars are read from local disk
     cpu = time.process_time()
     written = 0
     with (root / "results.jsonl").open("wb") as out:

@@ -110,3 +110,13 @@ def test_queued_uploads_all_arrive_and_their_local_files_are_removed(s3: None, t
     bodies = [client.get_object(Bucket=BUCKET, Key=f"staging/job/part-{n}")["Body"].read() for n in range(5)]
     assert bodies == [b"chunk %d\n" % n for n in range(5)]
     assert not any(path.exists() for path in paths)
+
+
+def test_a_long_line_index_is_read_in_ranges_and_still_merges_every_line(s3: None, tmp_path: Path) -> None:
+    # Two models alternating line by line: each sidecar holds 15,000 runs (~150 KB, several GETs).
+    stage(tmp_path, "staging/job/chunk-0000.results.jsonl", list(range(1, 30_001, 2)), 5)
+    stage(tmp_path, "staging/job/chunk-0001.results.jsonl", list(range(2, 30_001, 2)), 5)
+    keys = ["staging/job/chunk-0000.results.jsonl", "staging/job/chunk-0001.results.jsonl"]
+
+    assert write_results(BUCKET, keys, "results/job/results.jsonl") == "merge"
+    assert [json.loads(raw)["line"] for raw in results_file().splitlines()] == list(range(1, 30_001))

@@ -90,6 +90,7 @@ class StagedSpan:
 
 
 SIDECAR_HEAD_BYTES = 64  # holds the size and one run; a longer sidecar has several runs
+SIDECAR_BLOCK_BYTES = 64 * 1024
 
 
 def staged_spans(bucket: str, keys: list[str]) -> list[StagedSpan]:
@@ -108,7 +109,9 @@ def _span(key: str, head: bytes) -> StagedSpan:
 
 def iter_staged(bucket: str, key: str) -> Iterator[tuple[int, bytes]]:
     """``(input line, result JSON)`` of every line of a staged file, in file order (streamed)."""
-    runs = iter_numbered_lines(s3.open_object(bucket, key + LINES_SUFFIX))
+    # Ranged GETs of 64 KiB: a merge reads a sidecar per file side by side, and an open stream
+    # each would hold a socket each (the results stream already does).
+    runs = iter_numbered_lines(s3.RangedReader(bucket, key + LINES_SUFFIX), block_bytes=SIDECAR_BLOCK_BYTES)
     next(runs, None)  # the size
     payloads = iter_numbered_lines(s3.open_object(bucket, key))
     for _, run in runs:

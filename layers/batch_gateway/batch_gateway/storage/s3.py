@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum for every part but the last
 MAX_COPY_BYTES = 5 * 1024**3  # S3's maximum for one UploadPartCopy
 MAX_PARTS = 10_000
-COPY_THREADS = 16  # parts copied at once (one client is thread-safe; copies are server-side)
+COPY_THREADS = 10  # parts copied at once: botocore's default connection pool (one client, thread-safe)
 
 
 def open_object(bucket: str, key: str, version_id: str | None = None) -> IO[bytes]:
@@ -102,6 +102,37 @@ def download_file(bucket: str, key: str, path: Path) -> None:
 def put_bytes(bucket: str, key: str, body: bytes, content_type: str) -> None:
     """Write a small object from memory."""
     s3_client().put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+
+class RangedReader:
+    """A readable stream that fetches each ``read`` as its own ranged GET and holds no connection.
+
+    For the many small objects one process reads side by side (a merge over 1,000 sidecars): an
+    open streaming GET each would hold a socket each, past Lambda's 1,024 file descriptors.
+    """
+
+    def __init__(self, bucket: str, key: str) -> None:
+        self._bucket, self._key, self._position = bucket, key, 0
+        self._client = s3_client()
+        self._done = False
+
+    def read(self, size: int = -1) -> bytes:
+        if self._done:
+            return b""
+        end = "" if size < 0 else str(self._position + size - 1)
+        try:
+            response = self._client.get_object(
+                Bucket=self._bucket, Key=self._key, Range=f"bytes={self._position}-{end}"
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "InvalidRange":  # at or past the end
+                raise
+            self._done = True
+            return b""
+        data: bytes = response["Body"].read()
+        self._position += len(data)
+        self._done = size < 0 or len(data) < size
+        return data
 
 
 def read_heads(bucket: str, keys: list[str], size: int) -> list[bytes]:
