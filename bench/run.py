@@ -42,6 +42,7 @@ import cold_start
 import domain
 import orchestration
 import scale
+import scale_report
 import workload
 
 BENCH = Path(__file__).resolve().parent
@@ -381,7 +382,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{e2e['moto_results_rows_s'].get('CollectFunction')} s).",
     ]
     if "scale" in results:
-        rows += ["", scale.markdown(results["scale"])]
+        rows += ["", scale_report.markdown(results["scale"])]
     return "\n".join(rows)
 
 
@@ -427,7 +428,7 @@ def main() -> None:
     if "scale" not in skip:
         print("the largest jobs: intake, finalize, cost at the template's chunk size, quotas ...")
         results["scale"] = scale.run(e2e)
-    checks = goals(results) + (scale.goals(results["scale"]) if "scale" in results else [])
+    checks = goals(results) + (scale_report.goals(results["scale"]) if "scale" in results else [])
     results["goals"] = {name: {"met": ok, "detail": detail} for name, ok, detail in checks}
     results["run"] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -440,7 +441,7 @@ def main() -> None:
     args.out.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     print_table(results, checks)
     if "scale" in results:
-        print("\n" + scale.markdown(results["scale"]))
+        print("\n" + scale_report.markdown(results["scale"]))
     print(f"\nwrote {args.out} in {results['run']['seconds']} s")
 
 
