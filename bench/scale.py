@@ -9,7 +9,7 @@ model; every assumption is a named constant below and is printed in the results:
   divided by the function's vCPU share (Lambda: 1,769 MB = 1 vCPU, proportional below; a single
   thread never uses more than one), plus the staged bytes uploaded while the loop waits, at
   ``S3_UPLOAD_MB_S``. One Lambda vCPU (Graviton2) is taken as one core of this machine.
-- **Finalize**: the copy path's S3 calls (one ``UploadPartCopy`` per part, 16 at once) at
+- **Finalize**: the copy path's S3 calls (one ``UploadPartCopy`` per part, 10 at once) at
   ``COPY_PART_S`` each; the merge path (several models, skipped lines): CPU per line measured on
   staged files of realistic results (an OpenAI answer each), divided by finalize's vCPU share,
   plus reading and writing every byte at ``S3_STREAM_MB_S``.
@@ -42,7 +42,7 @@ S3_UPLOAD_MB_S = 80.0  # one PUT stream from Lambda (boto3 uploads a file under 
 S3_REQUEST_S = 0.05  # latency of one S3 request from Lambda
 S3_STREAM_MB_S = 80.0  # one GET or upload stream
 COPY_PART_S = 1.0  # one UploadPartCopy of a part up to ~60 MB (server-side), conservatively
-COPY_THREADS = 16
+COPY_THREADS = 10  # as storage.s3.COPY_THREADS
 SIDECAR_GET_S = 0.05
 DISTRIBUTED_MAP_TRANSITIONS = 4  # per chunk: the child execution's start and end, item read, result
 WAKE_TRANSITIONS = 4  # a parked chunk woken once: callback returns, choice, reserve, submit entry
