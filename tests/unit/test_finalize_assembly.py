@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from batch_gateway.storage.results import StagedWriter, upload_staged
+from batch_gateway.storage.results import StagedWriter, keyed_result, staged_spans, upload_staged
 from batch_gateway.storage.s3 import MIN_PART_BYTES, plan_parts
 from batch_gateway.workflow.finalize import merged_results, write_results
 
@@ -68,7 +68,7 @@ def test_contiguous_chunks_are_copied_server_side_byte_for_byte_as_the_merge_wri
     copied = results_file()
     lines = [json.loads(raw)["line"] for raw in copied.splitlines()]
     assert lines == list(range(1, 19_016))
-    assert copied == b"".join(merged_results(BUCKET, keys))
+    assert copied == b"".join(merged_results(BUCKET, staged_spans(BUCKET, keys)))
 
 
 def test_interleaved_chunks_and_skipped_lines_are_merged_into_input_order(s3: None, tmp_path: Path) -> None:
@@ -120,3 +120,14 @@ def test_a_long_line_index_is_read_in_ranges_and_still_merges_every_line(s3: Non
 
     assert write_results(BUCKET, keys, "results/job/results.jsonl") == "merge"
     assert [json.loads(raw)["line"] for raw in results_file().splitlines()] == list(range(1, 30_001))
+
+
+def test_a_chunk_staged_before_the_sidecar_existed_is_still_merged(s3: None, tmp_path: Path) -> None:
+    # A job collected partly by the previous version (keyed lines, no sidecar) finalizes after an upgrade.
+    stage(tmp_path, "staging/job/chunk-0000.results.jsonl", [1, 2, 3], 20)
+    old = b"".join(keyed_result(line, result(line, 20), "succeeded") for line in (4, 5))
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="staging/job/chunk-0001.results.jsonl", Body=old)
+    keys = ["staging/job/chunk-0000.results.jsonl", "staging/job/chunk-0001.results.jsonl"]
+
+    assert write_results(BUCKET, keys, "results/job/results.jsonl") == "merge"
+    assert results_file() == b"".join(result(line, 20) + b"\n" for line in range(1, 6))

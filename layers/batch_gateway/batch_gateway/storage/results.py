@@ -87,6 +87,7 @@ class StagedSpan:
     contiguous: bool
     first: int = 0
     count: int = 0
+    keyed: bool = False  # the keyed format of files staged before the sidecar (a job mid-upgrade)
 
 
 SIDECAR_HEAD_BYTES = 64  # holds the size and one run; a longer sidecar has several runs
@@ -99,7 +100,9 @@ def staged_spans(bucket: str, keys: list[str]) -> list[StagedSpan]:
     return [_span(key, head) for key, head in zip(keys, heads, strict=True)]
 
 
-def _span(key: str, head: bytes) -> StagedSpan:
+def _span(key: str, head: bytes | None) -> StagedSpan:
+    if head is None:  # no sidecar: staged before it existed (keyed lines): merged, never copied
+        return StagedSpan(key, 0, contiguous=False, keyed=True)
     size, *runs = [line for line in head.split(b"\n") if line]
     if len(head) == SIDECAR_HEAD_BYTES or len(runs) > 1:  # several runs: its lines interleave
         return StagedSpan(key, int(size), contiguous=False)
@@ -107,8 +110,16 @@ def _span(key: str, head: bytes) -> StagedSpan:
     return StagedSpan(key, int(size), contiguous=True, first=first, count=count)
 
 
-def iter_staged(bucket: str, key: str) -> Iterator[tuple[int, bytes]]:
-    """``(input line, result JSON)`` of every line of a staged file, in file order (streamed)."""
+def iter_staged(bucket: str, key: str, keyed: bool = False) -> Iterator[tuple[int, bytes]]:
+    """``(input line, result JSON)`` of every line of a staged file, in file order (streamed).
+
+    ``keyed``: a file in the keyed format (staged by a version before the sidecar).
+    """
+    if keyed:
+        for _, raw in iter_numbered_lines(s3.open_object(bucket, key)):
+            line, _, payload = split_keyed_result(raw)
+            yield line, payload
+        return
     # Ranged GETs of 64 KiB: a merge reads a sidecar per file side by side, and an open stream
     # each would hold a socket each (the results stream already does).
     runs = iter_numbered_lines(s3.RangedReader(bucket, key + LINES_SUFFIX), block_bytes=SIDECAR_BLOCK_BYTES)

@@ -135,12 +135,18 @@ class RangedReader:
         return data
 
 
-def read_heads(bucket: str, keys: list[str], size: int) -> list[bytes]:
-    """The first ``size`` bytes (fewer if shorter) of each object, read in parallel, in order."""
+def read_heads(bucket: str, keys: list[str], size: int) -> list[bytes | None]:
+    """The first ``size`` bytes (fewer if shorter) of each object, read in parallel, in order;
+    None for an object that does not exist."""
     client = s3_client()  # one client shared by the threads (clients are thread-safe; making them is not)
 
-    def head(key: str) -> bytes:
-        return client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")["Body"].read()
+    def head(key: str) -> bytes | None:
+        try:
+            return client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
 
     with ThreadPoolExecutor(COPY_THREADS) as pool:
         return list(pool.map(head, keys))

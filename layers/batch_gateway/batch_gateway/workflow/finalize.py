@@ -57,13 +57,13 @@ class IteratorStream(io.RawIOBase):
         return size
 
 
-def merged_results(bucket: str, keys: list[str]) -> Iterator[bytes]:
+def merged_results(bucket: str, spans: list[StagedSpan]) -> Iterator[bytes]:
     """Result lines of every staged results file, merged into input-line order.
 
     Each staged file is already in line order; chunks of different models (and skipped invalid
     lines) interleave, so a k-way merge restores the input order while holding one line per file.
     """
-    for _, payload in heapq.merge(*(iter_staged(bucket, key) for key in keys)):
+    for _, payload in heapq.merge(*(iter_staged(bucket, span.key, span.keyed) for span in spans)):
         yield payload + b"\n"
 
 
@@ -83,12 +83,13 @@ def write_results(bucket: str, staged: list[str], key: str) -> str:
 
     Returns how: ``copy`` or ``merge``.
     """
-    ordered = in_input_order(staged_spans(bucket, staged))
+    spans = staged_spans(bucket, staged)
+    ordered = in_input_order(spans)
     if ordered is not None:
         parts = s3.concatenate([(span.key, span.size) for span in ordered], bucket, key, NDJSON)
         logger.info("results copied server-side", extra={"files": len(ordered), "parts": parts})
         return "copy"
-    stream = io.BufferedReader(IteratorStream(merged_results(bucket, staged)), buffer_size=8 * 1024 * 1024)
+    stream = io.BufferedReader(IteratorStream(merged_results(bucket, spans)), buffer_size=8 * 1024 * 1024)
     s3.upload_stream(stream, bucket, key, NDJSON)
     logger.info("results merged by line", extra={"files": len(staged)})
     return "merge"
