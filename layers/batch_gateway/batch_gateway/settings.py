@@ -78,7 +78,7 @@ class IntakeLimits(_Group):
     default_provider: str = Field(default="openai", alias="DEFAULT_PROVIDER")
     default_model: str = Field(default="", alias="DEFAULT_MODEL")
     default_system_prompt: str = Field(default="", alias="DEFAULT_SYSTEM_PROMPT")
-    chunk_max_items: int = Field(default=10_000, gt=0, alias="CHUNK_MAX_ITEMS")
+    chunk_max_items: int = Field(default=50_000, gt=0, alias="CHUNK_MAX_ITEMS")
     chunk_max_bytes: int = Field(default=100 * 1024 * 1024, gt=0, alias="CHUNK_MAX_BYTES")
     # Input caps (template MaxInputBytes / MaxLineBytes): a bigger file is rejected before it is
     # read, a longer line is an invalid line; both keep intake's memory and run time bounded.

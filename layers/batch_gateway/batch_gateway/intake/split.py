@@ -32,7 +32,7 @@ from batch_gateway.models import BatchResult, JobSpec
 from batch_gateway.providers.requests import request_builder_for
 from batch_gateway.settings import Settings
 from batch_gateway.storage.keys import errors_key, invalid_results_key, results_key, s3_uri, staging_prefix
-from batch_gateway.storage.results import ResultsRepository, keyed_result
+from batch_gateway.storage.results import ResultsRepository, StagedWriter, upload_staged
 from batch_gateway.storage.s3 import delete_prefix, upload_file
 
 NO_VALID_LINES = "no valid lines to submit"
@@ -180,16 +180,16 @@ def _stage_invalid(
     upload_file(workdir / "errors.jsonl", bucket, errors_key(job_id))
     out_path = workdir / "invalid.results.jsonl"
     with out_path.open("wb") as out:
+        staged = StagedWriter(out)  # the bytes results.jsonl holds, whether staged or final
 
         def written() -> Iterator[BatchResult]:
             for result in invalid_results(spool, taken):
-                payload = result.model_dump_json().encode()
-                out.write(
-                    keyed_result(result.line or 0, payload, "invalid") if submitted else payload + b"\n"
-                )
+                staged.write(result.line or 0, result.model_dump_json().encode())
                 yield result
 
         results = ResultsRepository.for_writing(settings, bucket)
         results.write(job_id, written())
-    key = invalid_results_key(job_id) if submitted else results_key(job_id)
-    upload_file(out_path, bucket, key)
+    if submitted:
+        upload_staged(out_path, staged, bucket, invalid_results_key(job_id))
+    else:
+        upload_file(out_path, bucket, results_key(job_id))

@@ -39,7 +39,7 @@ def chunk_round_results_key(job_id: str, chunk: int, round_: int) -> str:
 
 
 def chunk_results_key(job_id: str, chunk: int) -> str:
-    """A chunk's final keyed result lines (its rounds merged, the latest winning), in input order."""
+    """A chunk's final result lines (its rounds merged, the latest winning), in input order."""
     return f"{staging_prefix(job_id)}chunk-{chunk:04d}.results.jsonl"
 
 

@@ -39,7 +39,13 @@ from batch_gateway.storage.jobs import (
     JobsRepository,
     RoundReport,
 )
-from batch_gateway.storage.results import ResultsRepository, keyed_result, split_keyed_result
+from batch_gateway.storage.results import (
+    ResultsRepository,
+    StagedWriter,
+    keyed_result,
+    split_keyed_result,
+    upload_staged,
+)
 from batch_gateway.workflow.capacity import Capacity
 from batch_gateway.workflow.payloads import Backoff, ChunkState, RetryPolicy
 
@@ -156,7 +162,7 @@ def _round_lines(bucket: str, key: str, round_: int) -> Iterator[tuple[int, int,
         yield line, -round_, outcome, payload  # for the same line, the latest round sorts first
 
 
-def _final_results(state: ChunkState, counts: ResultCounts, out: IO[bytes]) -> Iterator[BatchResult]:
+def _final_results(state: ChunkState, counts: ResultCounts, out: StagedWriter) -> Iterator[BatchResult]:
     """Merge every round's results (latest round wins per line) into the chunk's results file."""
     streams = [
         _round_lines(state.bucket, keys.chunk_round_results_key(state.job_id, state.chunk, r), r)
@@ -168,7 +174,7 @@ def _final_results(state: ChunkState, counts: ResultCounts, out: IO[bytes]) -> I
             continue  # an earlier round's answer for a line a later round retried
         previous_line = line
         setattr(counts, outcome, getattr(counts, outcome) + 1)
-        out.write(keyed_result(line, payload, outcome))
+        out.write(line, payload)
         yield BatchResult.model_validate_json(payload)
 
 
@@ -191,9 +197,10 @@ def _finish_chunk(state: ChunkState, row: ChunkRow, settings: Settings, cancel_r
     with tempfile.TemporaryDirectory(prefix="finish-") as tmp:
         path = Path(tmp) / "results.jsonl"
         with path.open("wb") as out:
+            staged = StagedWriter(out)
             rows = ResultsRepository.for_writing(settings, state.bucket)
-            rows.write(state.job_id, _final_results(state, counts, out))
-        s3.upload_file(path, state.bucket, keys.chunk_results_key(state.job_id, state.chunk))
+            rows.write(state.job_id, _final_results(state, counts, staged))
+        upload_staged(path, staged, state.bucket, keys.chunk_results_key(state.job_id, state.chunk))
     final_status = _final_status(state, counts, cancel_requested)
     JobsRepository(settings.jobs_table).update_chunk(
         state.job_id,
