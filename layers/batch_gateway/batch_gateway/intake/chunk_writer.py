@@ -20,13 +20,13 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, NamedTuple, Protocol
 
 from pydantic import BaseModel
 
 from batch_gateway.providers.token_estimate import estimate_request_line
 from batch_gateway.storage.keys import chunk_index_key, chunk_requests_key
-from batch_gateway.storage.s3 import upload_file
+from batch_gateway.storage.s3 import UploadQueue
 from batch_gateway.workflow.capacity import chunk_amount
 
 # Keep provider batches comfortably below the provider's byte cap: JSON overhead differs slightly.
@@ -57,6 +57,17 @@ def quota_fields(provider: str, manifest: ChunkManifest) -> dict[str, int]:
     return fields
 
 
+class ChunkSink(Protocol):
+    """Where closed chunk files go: S3 through a background ``UploadQueue`` (intake), or a counter that
+    reads and drops them (``intake.estimate``). ``put`` owns the file: it deletes it when done."""
+
+    def put(self, path: Path, bucket: str, key: str) -> None: ...
+
+    def wait(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class StagedLine(NamedTuple):
     """A valid input line, ready to stage (a NamedTuple: one is made per line, it must stay cheap)."""
 
@@ -76,9 +87,11 @@ class ChunkWriter:
         limits: tuple[int, int],
         model: str,
         numbers: Iterator[int],
+        sink: ChunkSink,
         token_budget: tuple[str, int] | None = None,
     ) -> None:
         self._workdir, self._job_id, self._bucket = workdir, job_id, bucket
+        self._sink = sink  # shared by every model's writer: uploads overlap the intake loop
         self._max_items, self._max_bytes = limits
         # (provider, most estimated input tokens a chunk may hold), for providers counting tokens.
         self._token_budget = token_budget
@@ -120,10 +133,9 @@ class ChunkWriter:
         chunk = self._chunk
         self._requests.close()
         self._index.close()
-        upload_file(Path(self._requests.name), self._bucket, chunk_requests_key(self._job_id, chunk))
-        upload_file(Path(self._index.name), self._bucket, chunk_index_key(self._job_id, chunk))
-        Path(self._requests.name).unlink()
-        Path(self._index.name).unlink()
+        # Queued: uploaded (then deleted) in the background while the loop stages the next chunk.
+        self._sink.put(Path(self._requests.name), self._bucket, chunk_requests_key(self._job_id, chunk))
+        self._sink.put(Path(self._index.name), self._bucket, chunk_index_key(self._job_id, chunk))
         self.manifests.append(
             ChunkManifest(
                 chunk=chunk,
@@ -154,14 +166,17 @@ class ChunkWriters:
         max_items: int,
         max_bytes: int,
         quota: tuple[str, int] | None = None,
+        sink: ChunkSink | None = None,
     ) -> None:
-        """``quota``: the job's provider and its quota per model (:func:`chunk_quota`), if it binds chunks."""
+        """``quota``: the job's provider and its quota per model (:func:`chunk_quota`), if it binds chunks;
+        ``sink``: where closed chunks go (default: S3, uploaded in the background)."""
         token_budget = quota if quota is not None and quota[0] in TOKEN_QUOTA_PROVIDERS else None
         if quota is not None and quota[0] == "anthropic":
             max_items = min(max_items, quota[1])
         self._args = (workdir, job_id, bucket, (max_items, max_bytes))
         self._token_budget = token_budget
         self._numbers = itertools.count(1)
+        self._sink: ChunkSink = sink if sink is not None else UploadQueue()
         self._writers: OrderedDict[str, ChunkWriter] = OrderedDict()  # least recently used first
         self._last: ChunkWriter | None = None  # the most recently used writer (fast path)
 
@@ -175,7 +190,9 @@ class ChunkWriters:
     def _writer_for(self, model: str) -> ChunkWriter:
         writer = self._writers.get(model)
         if writer is None:
-            writer = self._writers[model] = ChunkWriter(*self._args, model, self._numbers, self._token_budget)
+            writer = self._writers[model] = ChunkWriter(
+                *self._args, model, self._numbers, self._sink, self._token_budget
+            )
         self._writers.move_to_end(model)
         if not writer.is_open:
             open_writers = [w for w in self._writers.values() if w.is_open]
@@ -188,6 +205,8 @@ class ChunkWriters:
         for writer in self._writers.values():
             if writer.is_open:
                 writer.close_chunk()
+        self._sink.wait()  # every chunk is in S3 before the workflow (or the Bedrock top-up) reads it
+        self._sink.close()
         return sorted(
             (m for w in self._writers.values() for m in w.manifests), key=lambda manifest: manifest.chunk
         )
@@ -195,3 +214,4 @@ class ChunkWriters:
     def abandon(self) -> None:
         for writer in self._writers.values():
             writer.abandon()
+        self._sink.close()
