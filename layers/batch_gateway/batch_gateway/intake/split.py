@@ -22,9 +22,9 @@ from typing import IO
 from pydantic import BaseModel
 
 from batch_gateway.intake.bedrock_minimum import below_minimum_reason, top_up_short_chunks
-from batch_gateway.intake.chunk_writer import PROVIDER_BYTES_HEADROOM, ChunkManifest, ChunkWriters
+from batch_gateway.intake.chunk_writer import PROVIDER_BYTES_HEADROOM, ChunkManifest, ChunkSink, ChunkWriters
 from batch_gateway.intake.formats.csv_rows import FormatError
-from batch_gateway.intake.formats.detect import open_records
+from batch_gateway.intake.formats.detect import Records, open_records
 from batch_gateway.intake.line_validator import LineValidator
 from batch_gateway.intake.seen_ids import SeenIds
 from batch_gateway.lines import iter_numbered_lines
@@ -74,24 +74,11 @@ def _split(
     except FormatError as exc:
         return IntakeReport(job_id=job_id, accepted=False, reason=f"rejected: {exc}")
     builder = request_builder_for(spec.provider)
-    max_bytes = min(settings.chunk_max_bytes, int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM))
-    max_items = min(settings.chunk_max_items, builder.limits.max_requests)
-    quota = (spec.provider, settings.quota_for(spec.provider))  # chunks fit the provider quota
-    writers = ChunkWriters(workdir, job_id, settings.data_bucket, max_items, max_bytes, quota)
+    writers = chunk_writers_for(job_id, spec, settings, workdir)
     errors_path, spool_path = workdir / "errors.jsonl", workdir / "invalid.spool.jsonl"
-    line_count = 0
     with errors_path.open("wb") as errors_file, spool_path.open("wb") as spool:
         validator = LineValidator(builder, spec, errors_file, spool, seen, settings.max_line_bytes)
-        check, stage, staging = validator.checker(records), writers.add, True
-        for line_count, raw in records.lines:
-            if not raw or raw.isspace():
-                continue  # blank lines carry nothing to answer
-            checked = check(line_count, raw)
-            if checked is None:
-                # Once the file is sure to be rejected, keep validating for the report but stop staging.
-                staging = not validator.rejects_file
-            elif staging:
-                stage(checked)
+        line_count = stage_records(records, validator, writers)
     report = IntakeReport(
         job_id=job_id, accepted=False, line_count=line_count, error_count=validator.error_count
     )
@@ -103,6 +90,34 @@ def _split(
         return report
     report.chunks = writers.finish()
     return _conclude(report, validator, spec, settings, workdir, spool_path)
+
+
+def chunk_writers_for(
+    job_id: str, spec: JobSpec, settings: Settings, workdir: Path, sink: ChunkSink | None = None
+) -> ChunkWriters:
+    """The chunk writers of a job: the provider's and the stack's caps, and chunks that fit its quota."""
+    builder = request_builder_for(spec.provider)
+    max_bytes = min(settings.chunk_max_bytes, int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM))
+    max_items = min(settings.chunk_max_items, builder.limits.max_requests)
+    quota = (spec.provider, settings.quota_for(spec.provider))
+    return ChunkWriters(workdir, job_id, settings.data_bucket, max_items, max_bytes, quota, sink)
+
+
+def stage_records(records: Records, validator: LineValidator, writers: ChunkWriters) -> int:
+    """Check every record and stage the valid ones; the last line number read. Intake and the
+    estimate (``intake.estimate``) both run this loop, so an estimate sees what intake would do."""
+    check, stage, staging = validator.checker(records), writers.add, True
+    line_count = 0
+    for line_count, raw in records.lines:
+        if not raw or raw.isspace():
+            continue  # blank lines carry nothing to answer
+        checked = check(line_count, raw)
+        if checked is None:
+            # Once the file is sure to be rejected, keep validating for the report but stop staging.
+            staging = not validator.rejects_file
+        elif staging:
+            stage(checked)
+    return line_count
 
 
 def _conclude(
