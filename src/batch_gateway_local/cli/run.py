@@ -1,8 +1,9 @@
 """``batch-gateway local run``: one JSONL file end to end on the offline stack, results to a folder.
 
 Starts the whole gateway on this machine (moto + the provider emulator, ``stack.local_gateway``),
-uploads the file as a job, follows it on one progress line, exports results.jsonl, summary.json and
-the rest to ``--out`` and prints a summary. The stack is imported only when the command runs, so
+uploads the file as a job, follows it on one progress line, exports results.jsonl, summary.json,
+workflow.json (every execution and its history size), chunks.jsonl (every chunk row) and the rest to
+``--out`` and prints a summary. The stack is imported only when the command runs, so
 ``batch-gateway --help`` does not wait for moto.
 """
 
@@ -190,6 +191,7 @@ def local_run(args: argparse.Namespace) -> int:
             return 1
         progress_line.done()
         files = gateway.export(job_id, args.out, results_table=args.results_table)
+        files.update(gateway.export_workflow(job_id, args.out))
     files["function-logs.jsonl"] = log_path
     _print_summary(job, files, time.monotonic() - started, sys.stdout)
     if job_finished(job):

@@ -36,7 +36,7 @@ from batch_gateway.intake.spec import (
 )
 from batch_gateway.models import JobSpec, JobSummary
 from batch_gateway.settings import Settings
-from batch_gateway.storage.jobs import JOB_SK, JobsRepository, counts_of, from_dynamo
+from batch_gateway.storage.jobs import JOB_SK, ChunkRow, JobsRepository, counts_of, from_dynamo
 from batch_gateway.storage.keys import errors_key, results_key, schema_key, summary_key
 from batch_gateway.storage.results import ResultsRepository
 from batch_gateway.workflow.cancel import cancel_job
@@ -45,6 +45,7 @@ from batch_gateway_local.stack.app_files import PROJECT_ROOT, TEMPLATE
 from batch_gateway_local.stack.errors import IamDeniedError
 from batch_gateway_local.stack.offline_stack import OfflineStack
 from batch_gateway_local.stack.schedules import invoke_scheduled
+from batch_gateway_local.stack.sfn_history import ExecutionHistory, job_executions, workflow_report
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ class LocalOptions:
     quota: int | None = None
     """``--quota N``: every provider's quota parameter of the stack (OpenAI/Azure enqueued tokens,
     Anthropic requests, Bedrock jobs, per model) and the emulator's enforced limit, both N."""
+    max_chunks_in_flight: int = 0
+    """The stack's MaxChunksInFlight. Offline 0: moto's interpreter starts one worker thread per
+    MaxConcurrency (not per chunk), so 0 (one per chunk) is the cheapest that never caps a job."""
     parameter_overrides: tuple[tuple[str, str], ...] = ()
     """Any other template parameters, e.g. ``(("ResultsRetentionDays", "7"),)``; they win over the above."""
 
@@ -197,6 +201,7 @@ class LocalGateway:
             "PollMaxWaitSeconds": str(o.poll_max_wait_seconds),
             "FailedBatchRetries": str(o.failed_batch_retries),
             "RetryRounds": str(o.retry_rounds),
+            "MaxChunksInFlight": str(o.max_chunks_in_flight),
             "ApiAuth": o.api_auth,
             **quota_parameters(o.quota),
             **dict(o.parameter_overrides),
@@ -363,3 +368,44 @@ class LocalGateway:
             for row in self.results_table_rows(job_id):
                 rows.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         return written
+
+    # ------------------------------------------------------------ workflow (issue 13: scale)
+    def executions(self, job_id: str) -> list[ExecutionHistory]:
+        """Every state-machine execution the job used: its own (first and resumes), each followed by
+        its Distributed Map children, with their history sizes (``stack.sfn_history``)."""
+        assert self.stack is not None, "use LocalGateway as a context manager"
+        sfn = boto3.client("stepfunctions")
+        arn = self.outputs["StateMachineArn"]
+        deadline = time.monotonic() + 10  # the job's row ends a moment before its execution does
+        while (found := job_executions(sfn, arn, job_id, self.stack.child_histories)) and any(
+            e.status == "RUNNING" for e in found if e.parent is None
+        ):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        return found
+
+    def chunk_rows(self, job_id: str) -> list[dict[str, Any]]:
+        """Every chunk row as :class:`ChunkRow` dumps (new fields of the model appear by themselves);
+        ``batches`` and ``intents`` are keyed ``r<round>_a<attempt>``."""
+        assert self.stack is not None, "use LocalGateway as a context manager"
+        with self.stack.between_invocations():
+            items = JobsRepository(self.outputs["JobsTableName"]).list_chunks(job_id)
+        rows = []
+        for item in items:
+            row = ChunkRow.model_validate(item)
+            dump = row.model_dump(mode="json", exclude_none=True)
+            dump["batches"] = {f"r{r}_a{a}": batch for (r, a), batch in row.batches.items()}
+            dump["intents"] = {f"r{r}_a{a}": at for (r, a), at in row.intents.items()}
+            rows.append(dump)
+        return sorted(rows, key=lambda row: int(row["chunk"]))
+
+    def export_workflow(self, job_id: str, out_dir: Path) -> dict[str, Path]:
+        """Write workflow.json (every execution and the largest history) and chunks.jsonl (every chunk row)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        workflow, chunks = out_dir / "workflow.json", out_dir / "chunks.jsonl"
+        workflow.write_text(json.dumps(workflow_report(self.executions(job_id)), indent=2) + "\n")
+        with chunks.open("w") as lines:
+            for row in self.chunk_rows(job_id):
+                lines.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        return {"workflow.json": workflow, "chunks.jsonl": chunks}

@@ -5,7 +5,8 @@ object's metadata into a job spec (``spec``), creates the job's row (a re-delive
 same object version finds it and starts nothing new), splits the file into staged chunks
 (``split``), then records one of three outcomes:
 
-- started: a chunk row per staged chunk and one Step Functions execution named after the job;
+- started: a chunk row per staged chunk, the job's manifest (the chunk list, in S3) and one Step
+  Functions execution named after the job;
 - rejected: the job ends ``failed`` with the reason (bad metadata, too large, invalid lines, a
   duplicate custom_id, Bedrock's minimum), ``results/<job>/errors.jsonl`` lists every bad line;
 - failed without a workflow: on_invalid=skip and no valid line (every line has its error result).
@@ -41,7 +42,7 @@ from batch_gateway.storage.aws import s3_client, stepfunctions_client
 from batch_gateway.storage.jobs import JobsRepository
 from batch_gateway.storage.keys import errors_key, results_key, s3_uri, schema_key, summary_key
 from batch_gateway.storage.s3 import open_object, put_json
-from batch_gateway.workflow.payloads import ExecutionInput
+from batch_gateway.workflow.manifests import new_job_manifest
 
 
 class IntakeOutcome(BaseModel):
@@ -197,16 +198,17 @@ def _start(jobs: JobsRepository, job: JobSummary, report: IntakeReport, settings
         job.errors_uri = s3_uri(settings.data_bucket, errors_key(job.job_id))
     job.chunk_count = len(report.chunks)
     jobs.save_job(job)
+    # The chunk list goes to S3 (the job's manifest): the execution's input stays small whatever
+    # the file size, and the Distributed Map reads the list from there.
+    execution_input = new_job_manifest(
+        job.job_id, settings.data_bucket, job.job_id, [c.chunk for c in report.chunks]
+    )
     sfn = stepfunctions_client()
     try:
         execution = sfn.start_execution(
             stateMachineArn=settings.state_machine_arn,
             name=job.job_id,
-            # Small whatever the file size: chunk contents stay in S3. Defaults left out (a chunk
-            # without round and attempt starts at 0, 0), so the input stays what it always was.
-            input=ExecutionInput.for_new_job(
-                job.job_id, settings.data_bucket, [c.chunk for c in report.chunks]
-            ).model_dump_json(exclude_defaults=True),
+            input=execution_input.model_dump_json(),
         )
         execution_arn: str | None = execution["executionArn"]
     except sfn.exceptions.ExecutionAlreadyExists:

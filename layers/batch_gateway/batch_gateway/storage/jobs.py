@@ -146,6 +146,9 @@ class ChunkRow(BaseModel):
     reported_batch: str | None = None
     reported_event: str | None = None
     reported_at: float | None = None
+    # A chunk whose child execution failed (RecordChunkFailure): why, readable, and when.
+    failure: str | None = None
+    failed_at: float | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -2,8 +2,8 @@
 
 A job's objects sit under two prefixes. ``staging/<job>/`` holds the working files the workflow
 reads and writes (each chunk's requests and index, per round, the results of each round and the
-chunk's merged results, the error results of lines skipped at intake); the reconciler deletes it
-once the job is past retention. ``results/<job>/`` holds what users read: results.jsonl,
+chunk's merged results, the error results of lines skipped at intake, the chunk list each execution
+reads); the reconciler deletes it once the job is past retention. ``results/<job>/`` holds what users read: results.jsonl,
 summary.json, errors.jsonl and the results too large for a results-table row.
 
 Every key is built here, so the layout has one home; nothing here talks to S3.
@@ -46,6 +46,16 @@ def chunk_results_key(job_id: str, chunk: int) -> str:
 def invalid_results_key(job_id: str) -> str:
     """Error results of the lines skipped at intake (on_invalid=skip), keyed like chunk results."""
     return f"{staging_prefix(job_id)}invalid.results.jsonl"
+
+
+def manifest_prefix(job_id: str) -> str:
+    """Where a job's manifests sit: the only objects the state machine's role may read."""
+    return f"{staging_prefix(job_id)}manifests/"
+
+
+def manifest_key(job_id: str, execution_name: str) -> str:
+    """The chunk list one execution's Distributed Map reads (a JSON array of ChunkRef)."""
+    return f"{manifest_prefix(job_id)}{execution_name}.json"
 
 
 def results_key(job_id: str) -> str:

@@ -4,7 +4,8 @@ Each handler parses its event with one of these models and returns one: a name h
 of a ``Payload`` block of the state machine (or of the execution input intake and the reconciler
 build), so the contract between the state machine and the Lambda functions is read in one place.
 
-- execution input: :class:`ExecutionInput` (the Map iterates ``chunks``, one :class:`ChunkRef` each);
+- execution input: :class:`ExecutionInput` (the Distributed Map reads the job's manifest, a JSON array of
+  :class:`ChunkRef`, from S3: each item is one chunk's child execution, see ``storage.manifests``);
 - SubmitChunk: :class:`SubmitInput` -> :class:`ChunkState`; PollChunk: :class:`PollInput` -> ChunkState;
 - AwaitProvider: :class:`AwaitProviderInput` -> :class:`AwaitProviderOutput`;
 - AwaitCapacity: :class:`AwaitCapacityInput` -> :class:`AwaitProviderOutput`;
@@ -80,20 +81,15 @@ class ChunkState(ChunkRef):
 
 
 class ExecutionInput(BaseModel):
-    """What an execution starts with: the job and the chunks its Map submits (chunk contents stay in S3)."""
+    """What an execution starts with: the job and where its manifest is (the chunk list stays in S3).
+
+    The input is the same size whatever the chunk count (Step Functions caps a state's input at
+    256 KiB); the Distributed Map reads the manifest's items, one :class:`ChunkRef` each.
+    """
 
     job_id: str
     bucket: str
-    chunks: list[ChunkRef]
-
-    @classmethod
-    def for_new_job(cls, job_id: str, bucket: str, chunks: list[int]) -> ExecutionInput:
-        """The input of a job's first execution: every chunk from round 0, attempt 0."""
-        return cls(
-            job_id=job_id,
-            bucket=bucket,
-            chunks=[ChunkRef(job_id=job_id, bucket=bucket, chunk=chunk) for chunk in chunks],
-        )
+    manifest_key: str = Field(min_length=1)
 
 
 class SubmitInput(BaseModel):
@@ -158,11 +154,16 @@ class FinalizeOutput(BaseModel):
 
 
 class MarkFailedInput(BaseModel):
-    """MarkFailed's Payload: the job and the Catch's ``{Error, Cause}`` (None when there is none)."""
+    """MarkFailed's Payload: the job and the Catch's ``{Error, Cause}`` (None when there is none).
+
+    With ``chunk`` it is a chunk's child execution reporting why that chunk failed (RecordChunkFailure):
+    the error is recorded on the chunk row and the job's execution ends the job.
+    """
 
     job_id: str
     bucket: str
     error: dict[str, Any] | None = None
+    chunk: int | None = Field(default=None, ge=1)
 
 
 class MarkFailedOutput(BaseModel):
