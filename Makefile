@@ -24,7 +24,7 @@ CHECKOV_SKIP := CKV_AWS_117,CKV_AWS_115
 DEMO_PROVIDER ?= openai
 DEMO_MODEL ?= gpt-4o-mini
 
-.PHONY: venv venvs demo test lint types template unit integration e2e bench build clean openapi api console screenshots chromium iam-report chaos
+.PHONY: venv venvs demo test lint types template unit integration e2e bench bench-history build clean openapi api console screenshots chromium iam-report chaos
 
 $(STAMP): pyproject.toml layers/batch_gateway/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -119,6 +119,10 @@ bench: $(STAMP)
 # Prints the report (docs/what-happens-when.md has the last figures); exits 1 on any broken guarantee.
 chaos: $(STAMP)
 	$(BIN)/batch-gateway local chaos --jobs 100 --seed 1 --json chaos-report.json
+# History events per execution: jobs of 20 and 200 one-line chunks on the offline stack, projected
+# to 24-hour batches and the worst retry path; writes bench/history.json (long: ~1 s per Lambda call).
+bench-history: $(STAMP)
+	$(BIN)/python bench/history.py --sizes 20,200
 
 # sam build needs the Lambda runtime's Python (3.12) on PATH; with pyenv, pick its 3.12 for this call.
 build: $(SAM_STAMP)

@@ -75,8 +75,10 @@ def _matches(data: dict[str, Any], rule: dict[str, Any]) -> bool:
     )
 
 
-def simulate_chunk(definition: dict[str, Any], provider_seconds: float) -> dict[str, Any]:
-    """Walk one chunk through the Map iterator; the provider batch ends ``provider_seconds`` after submit."""
+def simulate_chunk(definition: dict[str, Any], provider_seconds: float, resubmits: int = 0) -> dict[str, Any]:
+    """Walk one chunk through the Map iterator; each provider batch ends ``provider_seconds`` after its
+    submit, and the first ``resubmits`` collects send the chunk round again (a failed batch resubmitted,
+    or a follow-up round). ``path`` lists every state entered, in order."""
     from batch_gateway.workflow.payloads import Backoff
 
     processor = _chunk_states(definition)
@@ -84,8 +86,11 @@ def simulate_chunk(definition: dict[str, Any], provider_seconds: float) -> dict[
     clock, transitions, data = 0.0, 0, {}
     invocations: Counter[str] = Counter()
     polls: list[float] = []
+    path: list[str] = []
+    submitted_at, collects = 0.0, 0
     while True:
         state = states[current]
+        path.append(current)
         transitions += 1
         kind = state["Type"]
         if kind == "Task":
@@ -99,13 +104,21 @@ def simulate_chunk(definition: dict[str, Any], provider_seconds: float) -> dict[
                 continue
             backoff = Backoff.model_validate(payload.get("backoff") or {})
             if key == "Submit":  # submit_chunk: first wait is the initial one
+                submitted_at = clock
                 data = {"provider": "openai", "wait_seconds": backoff.initial_seconds, "terminal": False}
             elif key == "Poll":  # poll_chunk: ended yet? next wait from the backoff
                 polls.append(clock)
                 data = {
                     "provider": "openai",
-                    "terminal": clock >= provider_seconds,
+                    "terminal": clock - submitted_at >= provider_seconds,
                     "wait_seconds": backoff.next_wait(data["wait_seconds"]),
+                }
+            elif collects < resubmits:  # collect_chunk: the batch failed, or items go to a follow-up round
+                collects += 1
+                data = {
+                    "next_step": "submit",
+                    "terminal": True,
+                    "wait_seconds": backoff.wait_before_attempt(1),
                 }
             else:  # collect_chunk: a completed batch, nothing to retry
                 data = {"next_step": "done", "terminal": True, "wait_seconds": 0}
@@ -126,6 +139,7 @@ def simulate_chunk(definition: dict[str, Any], provider_seconds: float) -> dict[
     previous = polls[-2] if len(polls) > 1 else 0.0
     return {
         "transitions": transitions,
+        "path": path,
         "lambda_invocations": sum(invocations.values()),
         "invocations": dict(invocations),
         "polls": len(polls),

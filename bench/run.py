@@ -13,10 +13,12 @@ Measures, on this machine and in this run (every comparison is made within the r
    ``aws_prices.json``), from the calls counted in 6.;
 6. a 100k-line job end to end through the offline stack, by stage (``e2e.py``);
 7. the Python client's peak RSS reading a 25,000-line job's results, ``iter_results`` against
-   ``get_results``, and its import time (``client_stream.py``).
+   ``get_results``, and its import time (``client_stream.py``);
+8. the largest jobs (``scale.py``): intake of MaxInputBytes and finalize of 1,000 chunks projected
+   to Lambda, AWS cost per 1M items at the template's chunk size, a 10M-line job under quotas.
 
 Prints a table and writes ``bench/results.json``. Options: ``--sizes 10000,100000`` (fewer lines),
-``--e2e-items N``, ``--client-lines N``, ``--skip e2e,cold,client`` (parts to leave out), ``--out PATH``.
+``--e2e-items N``, ``--client-lines N``, ``--skip e2e,cold,client,scale`` (parts to leave out), ``--out PATH``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ import client_stream
 import cold_start
 import domain
 import orchestration
+import scale
+import scale_report
 import workload
 
 BENCH = Path(__file__).resolve().parent
@@ -377,6 +381,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{e2e['function_seconds'].get('CollectFunction')} s, of which moto's DynamoDB took "
         f"{e2e['moto_results_rows_s'].get('CollectFunction')} s).",
     ]
+    if "scale" in results:
+        rows += ["", scale_report.markdown(results["scale"])]
     return "\n".join(rows)
 
 
@@ -385,7 +391,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--e2e-items", type=int, default=100_000)
     parser.add_argument("--client-lines", type=int, default=25_000)
-    parser.add_argument("--skip", default="", help="comma-separated: domain, cold, e2e, client")
+    parser.add_argument("--skip", default="", help="comma-separated: domain, cold, e2e, client, scale")
     parser.add_argument("--out", type=Path, default=BENCH / "results.json")
     parser.add_argument(
         "--markdown", type=Path, help="print the docs/performance.md table of this results.json and stop"
@@ -419,7 +425,10 @@ def main() -> None:
     results = build_results(sizes, dom, cold, orch, e2e, cost)
     if client:
         results["client_stream"] = client
-    checks = goals(results)
+    if "scale" not in skip:
+        print("the largest jobs: intake, finalize, cost at the template's chunk size, quotas ...")
+        results["scale"] = scale.run(e2e)
+    checks = goals(results) + (scale_report.goals(results["scale"]) if "scale" in results else [])
     results["goals"] = {name: {"met": ok, "detail": detail} for name, ok, detail in checks}
     results["run"] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -431,6 +440,8 @@ def main() -> None:
     }
     args.out.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     print_table(results, checks)
+    if "scale" in results:
+        print("\n" + scale_report.markdown(results["scale"]))
     print(f"\nwrote {args.out} in {results['run']['seconds']} s")
 
 

@@ -118,6 +118,28 @@ def use_local_storage(root: Path) -> None:
     def delete_prefix(bucket: str, prefix: str) -> None:
         shutil.rmtree(root / prefix, ignore_errors=True)
 
+    def put_bytes(bucket: str, key: str, body: bytes, content_type: str = "") -> None:
+        target = root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+
+    def ranged_reader(bucket: str, key: str) -> Any:
+        return (root / key).open("rb")
+
+    class LocalUploadQueue:  # s3.UploadQueue on local disk (synchronous: the copy is fast)
+        def __init__(self, depth: int = 4) -> None:
+            pass
+
+        def put(self, path: Path, bucket: str, key: str, content_type: str = "") -> None:
+            upload_file(path, bucket, key)
+            path.unlink()
+
+        def wait(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
     global _real_results  # set once, before the patch hides the real class
     _real_results = _real_results or results.ResultsRepository
     _replace_everywhere(
@@ -126,6 +148,9 @@ def use_local_storage(root: Path) -> None:
             s3.open_object: open_object,
             s3.put_json: put_json,
             s3.delete_prefix: delete_prefix,
+            s3.UploadQueue: LocalUploadQueue,
+            s3.put_bytes: put_bytes,
+            s3.RangedReader: ranged_reader,
             jobs.JobsRepository: MemoryJobs,
             _real_results: DiscardingResults,
         }

@@ -10,13 +10,13 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batch_gateway.observability import logger, metrics, tracer
-from batch_gateway.settings import StorageSettings, get_settings
+from batch_gateway.settings import QuotaSettings, StorageSettings, get_settings
 from batch_gateway.workflow.finalize import finalize_job
 from batch_gateway.workflow.payloads import FinalizeInput, FinalizeOutput
 
 # The settings groups this function reads: a variable of theirs that is not set fails the first
 # invocation with its name.
-NEEDS = (StorageSettings,)
+NEEDS = (StorageSettings, QuotaSettings)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -65,3 +65,10 @@ def test_every_scenario_exits_0_with_counts_that_add_up(tmp_path: Path, scenario
     assert sum(summary["counts"].values()) == 12
     ids = [row["custom_id"] for row in read_jsonl(tmp_path / "out" / "results.jsonl")]
     assert ids == [f"id-{n}" for n in range(12)]
+    # What the workflow did: the job's execution and its one chunk's child, and the chunk row.
+    workflow = json.loads((tmp_path / "out" / "workflow.json").read_text())
+    assert workflow["child_executions"] == 1
+    assert workflow["largest"]["history_events"] > 0
+    chunks = read_jsonl(tmp_path / "out" / "chunks.jsonl")
+    assert [c["chunk"] for c in chunks] == [1]
+    assert chunks[0]["batches"]  # every provider batch of the chunk, per round and attempt

@@ -566,3 +566,39 @@ def test_the_api_logs_a_metric_but_no_prompt_or_credential(
     assert "ApiBatchesSubmitted" in logs
     for private in ("my parcel never arrived", "Answer in one word", "AKIAIOSFODNN7EXAMPLE"):
         assert private not in logs
+
+
+def test_inline_items_in_a_providers_own_format_are_checked_translated_and_run(gateway: LocalGateway) -> None:
+    lines = [
+        {
+            "custom_id": "a-1",
+            "params": {
+                "model": "claude-x",
+                "max_tokens": 50,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        },
+        {
+            "custom_id": "a-2",
+            "params": {"max_tokens": 50, "top_k": 3, "messages": [{"role": "user", "content": "hi"}]},
+        },
+    ]
+
+    refused = post_batches(gateway, spec(items=lines))
+    answer = post_batches(gateway, spec(items=lines, on_invalid="skip", format="anthropic"))
+
+    assert refused.status == 422
+    (detail,) = refused.json["details"]
+    assert (detail["line"], detail["field"]) == (2, "params.top_k")
+    assert "no equivalent on openai" in detail["reason"]
+    assert answer.status == 202, answer
+    job = gateway.wait(answer.json["job_id"], timeout_s=120)
+    assert (job.counts.succeeded, job.counts.invalid) == (1, 1)
+
+
+def test_a_csv_format_needs_a_source_and_a_template(gateway: LocalGateway) -> None:
+    inline = post_batches(gateway, spec(items=items(1), format="csv", template="Q: {q}"))
+    no_template = post_batches(gateway, spec(source=f"s3://{gateway.bucket}/uploads/t.csv", format="csv"))
+    assert (inline.status, no_template.status) == (422, 422)
+    assert "source" in inline.json["message"]
+    assert "template" in no_template.json["message"]

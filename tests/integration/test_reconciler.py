@@ -85,6 +85,9 @@ def fail_chunk_2_after_chunk_1_was_collected(gateway: LocalGateway, job_id: str)
     s3.delete_object(Bucket=gateway.bucket, Key=key)
     failed = gateway.wait(job_id, timeout_s=60)
     assert failed.status.value == "failed"
+    # The reason names the chunk that failed and why (its child execution recorded it on the chunk row).
+    assert failed.reason is not None
+    assert failed.reason.startswith("chunk 2 failed: "), failed.reason
     assert "collected_at" not in chunk(gateway, job_id, 2)
     return body
 

@@ -92,7 +92,7 @@ def test_two_overlapping_runs_submit_each_of_three_files_exactly_once(gateway: L
     assert all(skip.reason.startswith("this version was already submitted at ") for skip in lost), lost
     assert [len(r.submitted) for r in reports] == [1, 2]  # A took the first file, B the other two
     assert {s.reason for r in reports for s in r.skipped if s.key.endswith(".txt")} == {
-        "not a .jsonl or .ndjson file"
+        "not a .jsonl or .ndjson or .csv file"
     }
     # Each file ran as one job whose results answer every line, in order.
     lines = {"tickets-a": 3, "tickets-b": 4, "tickets-c": 2}

@@ -33,7 +33,9 @@ def _rule_matches(rule: dict[str, Any], state: dict[str, Any]) -> bool:
 
 
 def next_state(state: dict[str, Any]) -> str:
-    choice = json.loads(ASL.read_text())["States"]["ProcessChunks"]["Iterator"]["States"]["ProviderDone?"]
+    choice = json.loads(ASL.read_text())["States"]["ProcessChunks"]["ItemProcessor"]["States"][
+        "ProviderDone?"
+    ]
     for rule in choice["Choices"]:
         if _rule_matches(rule, state):
             return str(rule["Next"])

@@ -31,7 +31,7 @@ from batch_gateway.storage.keys import (
     results_key,
     staging_prefix,
 )
-from batch_gateway.storage.results import ResultsRepository, split_keyed_result
+from batch_gateway.storage.results import ResultsRepository, iter_staged
 
 BUCKET = "data-bucket"
 RESULTS_TABLE = "results"
@@ -175,9 +175,7 @@ def s3_keys() -> list[str]:
 
 def staged_results(key: str) -> list[BatchResult]:
     results = []
-    for raw in s3_lines(key):
-        line, outcome, payload = split_keyed_result(raw)
-        assert outcome == "invalid"
+    for line, payload in iter_staged(BUCKET, key):
         result = BatchResult.model_validate_json(payload)
         assert result.line == line
         results.append(result)

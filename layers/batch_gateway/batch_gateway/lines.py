@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import IO
+from typing import Protocol
 
 READ_BLOCK_BYTES = 1024 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
+class ReadsBytes(Protocol):
+    """Anything with ``read(size) -> bytes``: a file, an S3 stream, a ranged reader."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
 def iter_numbered_lines(
-    stream: IO[bytes], block_bytes: int = READ_BLOCK_BYTES, max_line_bytes: int | None = None
+    stream: ReadsBytes, block_bytes: int = READ_BLOCK_BYTES, max_line_bytes: int | None = None
 ) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, line)`` for every line, 1-based, without the line end.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class BatchStatus(str, Enum):
@@ -74,6 +74,8 @@ class LLMResponse(BaseModel):
     finish_reason: FinishReason = FinishReason.STOP
     usage: dict[str, int] = Field(default_factory=dict)
     raw: Any = None
+    embedding: list[float] | None = None
+    """The vector of an embeddings request (OpenAI/Azure ``/v1/embeddings`` batches); None otherwise."""
 
 
 class BatchResult(BaseModel):
@@ -103,6 +105,10 @@ class BatchJobInfo(BaseModel):
 
 Provider = Literal["openai", "anthropic", "azure-openai", "bedrock"]
 InvalidLinePolicy = Literal["reject", "skip"]
+# How an input file's lines are written (intake.formats): our BatchItems, a provider's own batch
+# lines, or a CSV table with a prompt template. None: detected from the first line.
+InputFormat = Literal["items", "openai", "anthropic", "bedrock", "csv"]
+Endpoint = Literal["chat", "embeddings"]
 
 
 class JobSpec(BaseModel):
@@ -115,6 +121,33 @@ class JobSpec(BaseModel):
     system_prompt: str | None = None
     on_invalid: InvalidLinePolicy = "reject"
     tags: dict[str, str] = Field(default_factory=dict)
+    # A JSON Schema every answer must match (structured answers: providers/structured.py), as the
+    # provider gets it (providers.structured.prepare_schema); None: free-text answers.
+    response_schema: dict[str, Any] | None = None
+    # What the provider runs: chat completions, or embeddings (OpenAI and Azure /v1/embeddings batches:
+    # each item's user_message is the input, the answer is response.embedding).
+    endpoint: Endpoint = "chat"
+    # The input file's format (see InputFormat) and, for CSV, the prompt template and id column.
+    format: InputFormat | None = None
+    template: str | None = Field(default=None, min_length=1)
+    id_column: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _template_for_csv_only(self) -> JobSpec:
+        if (self.format == "csv" or self.id_column) and not self.template:
+            raise ValueError(
+                "a CSV file needs a prompt template naming its columns, e.g. 'Classify this ticket: {text}'"
+            )
+        if self.format not in (None, "csv") and (self.template or self.id_column):
+            raise ValueError(f"template and id-column apply to CSV files only, not to format {self.format!r}")
+        if self.endpoint == "embeddings" and self.provider not in ("openai", "azure-openai"):
+            raise ValueError(
+                f"embeddings batches run on openai and azure-openai only, not on {self.provider}: "
+                "choose one of them, or the chat endpoint"
+            )
+        if self.endpoint == "embeddings" and (self.response_schema is not None or self.system_prompt):
+            raise ValueError("an embeddings job takes no response schema and no system prompt")
+        return self
 
 
 class ResultCounts(BaseModel):
@@ -153,6 +186,24 @@ class JobCost(BaseModel):
     prices_as_of: str | None = None
 
 
+class ProviderBatches(BaseModel):
+    """The provider batches a job created, and how the provider's quota shaped them."""
+
+    submitted: int = Field(default=0, description="Provider batches created.")
+    failed: int = Field(
+        default=0,
+        description="Batches that failed as a whole for a reason other than quota (FailedBatchRetries counts these).",
+    )
+    requeued_for_quota: int = Field(
+        default=0,
+        description="Batches the provider refused or failed for its quota; each chunk went back to waiting.",
+    )
+    max_in_flight: int = Field(
+        default=0,
+        description="The most of this job's batches holding the provider's quota at once (the job's own concurrency).",
+    )
+
+
 class JobSummary(BatchJobInfo):
     """``summary.json`` and the jobs-table row: the final BatchJobInfo plus what the job did."""
 
@@ -169,6 +220,7 @@ class JobSummary(BatchJobInfo):
     retry_rounds: list[dict[str, int]] = Field(
         default_factory=list, description="Per follow-up round: how many items were retried and recovered."
     )
+    provider_batches: ProviderBatches = Field(default_factory=ProviderBatches)
     results_uri: str | None = None
     errors_uri: str | None = None
     updated_at: float | None = None

@@ -78,7 +78,7 @@ class IntakeLimits(_Group):
     default_provider: str = Field(default="openai", alias="DEFAULT_PROVIDER")
     default_model: str = Field(default="", alias="DEFAULT_MODEL")
     default_system_prompt: str = Field(default="", alias="DEFAULT_SYSTEM_PROMPT")
-    chunk_max_items: int = Field(default=10_000, gt=0, alias="CHUNK_MAX_ITEMS")
+    chunk_max_items: int = Field(default=50_000, gt=0, alias="CHUNK_MAX_ITEMS")
     chunk_max_bytes: int = Field(default=100 * 1024 * 1024, gt=0, alias="CHUNK_MAX_BYTES")
     # Input caps (template MaxInputBytes / MaxLineBytes): a bigger file is rejected before it is
     # read, a longer line is an invalid line; both keep intake's memory and run time bounded.
@@ -108,6 +108,35 @@ class WebhookSettings(_Group):
     webhook_deliveries_table: str = Field(default="", alias="WEBHOOK_DELIVERIES_TABLE")
 
 
+class QuotaSettings(_Group):
+    """The provider quotas the stack's jobs share (the quota ledger table) and how long a chunk waits.
+
+    OpenAI and Azure: input tokens enqueued per model; Anthropic: requests in batches being
+    processed; Bedrock: submitted + in-progress jobs per model (docs/providers.md has the tiers)."""
+
+    required: ClassVar[tuple[str, ...]] = ("QUOTA_LEDGER_TABLE",)
+    quota_ledger_table: str = Field(default="", alias="QUOTA_LEDGER_TABLE")
+    openai_enqueued_tokens_quota: int = Field(default=2_000_000, gt=0, alias="OPENAI_ENQUEUED_TOKENS_QUOTA")
+    azure_enqueued_tokens_quota: int = Field(default=1_000_000_000, gt=0, alias="AZURE_ENQUEUED_TOKENS_QUOTA")
+    anthropic_batch_requests_quota: int = Field(default=100_000, gt=0, alias="ANTHROPIC_BATCH_REQUESTS_QUOTA")
+    bedrock_concurrent_jobs_quota: int = Field(default=20, gt=0, alias="BEDROCK_CONCURRENT_JOBS_QUOTA")
+    # After a quota refusal the pool's usable limit stays lowered this long.
+    quota_cooldown_seconds: int = Field(default=900, ge=0, alias="QUOTA_COOLDOWN_SECONDS")
+    # A chunk that waited this long for room fails (its items end with a message that says so).
+    capacity_max_wait_seconds: int = Field(default=7 * 24 * 3600, gt=0, alias="CAPACITY_MAX_WAIT_SECONDS")
+    # A parked chunk's safety-net timeout (AwaitCapacity): the release of capacity normally wakes it.
+    capacity_wait_timeout_seconds: int = Field(default=3600, gt=0, alias="CAPACITY_WAIT_TIMEOUT_SECONDS")
+
+    def quota_for(self, provider: str) -> int:
+        """The quota bought for one model of ``provider``, in its unit (tokens, requests or jobs)."""
+        return {
+            "openai": self.openai_enqueued_tokens_quota,
+            "azure-openai": self.azure_enqueued_tokens_quota,
+            "anthropic": self.anthropic_batch_requests_quota,
+            "bedrock": self.bedrock_concurrent_jobs_quota,
+        }.get(provider, self.openai_enqueued_tokens_quota)
+
+
 class Settings(
     StorageSettings,
     ResultsSettings,
@@ -117,6 +146,7 @@ class Settings(
     ApiSettings,
     EventSettings,
     WebhookSettings,
+    QuotaSettings,
 ):
     """Every group in one model: what the domain functions take."""
 

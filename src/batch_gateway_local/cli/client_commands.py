@@ -23,12 +23,35 @@ from batch_gateway.models import Provider
 from batch_gateway_client import GatewayClient, GatewayConfig
 from batch_gateway_client import GatewayError as ApiError
 from batch_gateway_client.core import job_name
+from batch_gateway_local.cli.file_formats import add_format_arguments, format_fields
 from batch_gateway_local.cli.progress import ProgressLine, api_job_progress, bar
 
 # The API's inline cap (batch_gateway.api.models): larger files go through S3 (--source).
 MAX_INLINE_ITEMS = 5_000
 MAX_INLINE_BYTES = 5 * 1024 * 1024
 CLIENT_COMMANDS = ("submit", "status", "list", "results", "cancel")
+
+
+RESPONSE_SCHEMA_HELP = (
+    "a JSON Schema file (an object at its root): every answer must match it, parsed into "
+    "response.parsed (docs/input-and-output.md#structured-answers)"
+)
+
+
+def read_response_schema(path: Path | None) -> dict[str, Any] | None:
+    """The JSON Schema of ``--response-schema FILE`` (None without one); ValueError, readable, when
+    the file cannot be read or is not a JSON object."""
+    if path is None:
+        return None
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"--response-schema {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"--response-schema {path} is not valid JSON ({exc})") from None
+    if not isinstance(schema, dict):
+        raise ValueError(f"--response-schema {path} must hold a JSON object (a JSON Schema)")
+    return schema
 
 
 def add_api_location(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +83,9 @@ def add_client_commands(commands: Any) -> None:
     submit.add_argument("--system-prompt", default=None)
     submit.add_argument("--on-invalid", choices=["reject", "skip"], default="reject")
     submit.add_argument(
+        "--response-schema", type=Path, default=None, metavar="FILE", help=RESPONSE_SCHEMA_HELP
+    )
+    submit.add_argument(
         "--name", default=None, help="the readable part of the job id (default: the file's stem)"
     )
     submit.add_argument(
@@ -74,6 +100,7 @@ def add_client_commands(commands: Any) -> None:
     submit.add_argument(
         "-o", "--output", type=Path, default=None, help="with --wait: write results.jsonl here"
     )
+    add_format_arguments(submit)
 
     status = commands.add_parser("status", parents=[common], help="a job's status, counts and batches")
     status.add_argument("job_id")
@@ -207,7 +234,19 @@ def _submit(client: GatewayClient, args: argparse.Namespace, out: TextIO) -> int
         "model": args.model,
         "system_prompt": args.system_prompt,
         "on_invalid": args.on_invalid,
+        **format_fields(args, args.file or args.source),
     }
+    try:
+        spec["response_schema"] = read_response_schema(args.response_schema)
+    except ValueError as exc:
+        raise ApiError(0, "usage", str(exc)) from None
+    if spec["format"] == "csv" and args.file is not None:
+        raise ApiError(
+            0,
+            "usage",
+            "a CSV file goes to the API through S3: upload it (e.g. under uploads/ in the data bucket) "
+            "and submit it with --source s3://... --template ...",
+        )
     items = _read_items(args.file) if args.file is not None else None
     name = args.name or (job_name(args.file.stem) if args.file is not None else None)
     job = client.submit(

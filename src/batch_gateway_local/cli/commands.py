@@ -14,6 +14,7 @@ import sys
 
 from batch_gateway_local.cli.chaos import add_local_chaos, local_chaos
 from batch_gateway_local.cli.client_commands import CLIENT_COMMANDS, add_client_commands, run_client_command
+from batch_gateway_local.cli.estimate import add_estimate, run_estimate
 from batch_gateway_local.cli.run import add_local_run, local_run
 from batch_gateway_local.cli.up import add_local_up, local_up
 from batch_gateway_local.console.server import add_console, run_console
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     add_local_up(local)
     add_local_chaos(local)
     add_client_commands(commands)
+    add_estimate(commands)
     add_console(commands)
     return parser
 
@@ -48,10 +50,12 @@ def _missing_extra(exc: ModuleNotFoundError) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command in ("local", "console"):
+    if args.command in ("local", "console", "estimate"):
         try:
             if args.command == "console":
                 return run_console(args)
+            if args.command == "estimate":
+                return run_estimate(args)
             if args.local_command == "chaos":
                 return local_chaos(args)
             return local_run(args) if args.local_command == "run" else local_up(args)

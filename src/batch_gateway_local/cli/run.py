@@ -1,8 +1,9 @@
 """``batch-gateway local run``: one JSONL file end to end on the offline stack, results to a folder.
 
 Starts the whole gateway on this machine (moto + the provider emulator, ``stack.local_gateway``),
-uploads the file as a job, follows it on one progress line, exports results.jsonl, summary.json and
-the rest to ``--out`` and prints a summary. The stack is imported only when the command runs, so
+uploads the file as a job, follows it on one progress line, exports results.jsonl, summary.json,
+workflow.json (every execution and its history size), chunks.jsonl (every chunk row) and the rest to
+``--out`` and prints a summary. The stack is imported only when the command runs, so
 ``batch-gateway --help`` does not wait for moto.
 """
 
@@ -16,7 +17,12 @@ import time
 from pathlib import Path
 from typing import Any, TextIO, get_args
 
+from pydantic import ValidationError
+
 from batch_gateway.models import JobSpec, JobSummary, Provider
+from batch_gateway.providers.structured import prepare_schema
+from batch_gateway_local.cli.client_commands import RESPONSE_SCHEMA_HELP, read_response_schema
+from batch_gateway_local.cli.file_formats import add_format_arguments, format_fields
 from batch_gateway_local.cli.progress import ProgressLine
 from batch_gateway_local.emulator.scenarios import scenario_names  # stdlib-only: keeps --help fast
 
@@ -38,10 +44,13 @@ NO_IAM_HELP = (
 
 def add_local_run(local: Any) -> None:
     run = local.add_parser("run", help="run one JSONL file end to end on the offline stack")
-    run.add_argument("file", type=Path, help="JSONL file of BatchItems")
+    run.add_argument(
+        "file", type=Path, help="JSONL file (BatchItems or a provider's batch lines) or CSV file"
+    )
     run.add_argument("--provider", required=True, choices=get_args(Provider))
     run.add_argument("--model", required=True)
     run.add_argument("--system-prompt", default=None)
+    run.add_argument("--response-schema", type=Path, default=None, metavar="FILE", help=RESPONSE_SCHEMA_HELP)
     run.add_argument(
         "--on-invalid",
         choices=["reject", "skip"],
@@ -50,6 +59,14 @@ def add_local_run(local: Any) -> None:
     )
     run.add_argument("--out", type=Path, required=True, help="directory for results.jsonl, summary.json, ...")
     run.add_argument("--chunk-size", type=int, default=10_000, help="most items per provider batch")
+    run.add_argument(
+        "--quota",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the provider's quota, in the stack and enforced by the emulator: OpenAI/Azure enqueued "
+        "input tokens per model, Anthropic requests in batches, Bedrock jobs per model",
+    )
     run.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the job")
     run.add_argument(
         "--no-results-table",
@@ -59,6 +76,7 @@ def add_local_run(local: Any) -> None:
         "3 ms a row: over a minute for 25,000 lines)",
     )
     run.add_argument("--no-iam", dest="iam", action="store_false", help=NO_IAM_HELP)
+    add_format_arguments(run)
     scenarios = scenario_names()
     run.add_argument(
         "--scenario",
@@ -116,12 +134,25 @@ def local_run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         sys.stderr.write(f"error: {args.file} is not a file\n")
         return 2
-    spec = JobSpec(
-        provider=args.provider,
-        model=args.model,
-        system_prompt=args.system_prompt,
-        on_invalid=args.on_invalid,
-    )
+    try:
+        spec = JobSpec(
+            provider=args.provider,
+            model=args.model,
+            system_prompt=args.system_prompt,
+            on_invalid=args.on_invalid,
+            **format_fields(args, args.file),
+        )
+    except ValidationError as exc:
+        sys.stderr.write(f"error: {exc.errors()[0]['msg'].removeprefix('Value error, ')}\n")
+        return 2
+    try:  # checked here too, so a schema the provider cannot take fails before the stack starts
+        schema = read_response_schema(args.response_schema)
+        if schema is not None:
+            prepare_schema(schema, spec.provider)
+    except ValueError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    spec.response_schema = schema
     progress_line = ProgressLine(sys.stderr)
     progress_line.show("starting the offline stack (moto + provider emulator)...")
     # Imported here: moto and the stack take a moment, and `--help` should not wait for them.
@@ -136,7 +167,9 @@ def local_run(args: argparse.Namespace) -> int:
         log_path.open("w") as function_logs,
         contextlib.redirect_stdout(function_logs),
         LocalGateway(
-            LocalOptions(chunk_max_items=args.chunk_size, scenario=args.scenario, iam=args.iam)
+            LocalOptions(
+                chunk_max_items=args.chunk_size, scenario=args.scenario, iam=args.iam, quota=args.quota
+            )
         ) as gateway,
     ):
         progress_line.show(f"uploading {args.file} to s3://{gateway.bucket}/inbox/ ...")
@@ -158,6 +191,7 @@ def local_run(args: argparse.Namespace) -> int:
             return 1
         progress_line.done()
         files = gateway.export(job_id, args.out, results_table=args.results_table)
+        files.update(gateway.export_workflow(job_id, args.out))
     files["function-logs.jsonl"] = log_path
     _print_summary(job, files, time.monotonic() - started, sys.stdout)
     if job_finished(job):

@@ -9,6 +9,8 @@ Start an `EmulatorServer` and point the real SDK clients at it::
 Failure scenarios (`ok`, `item-errors`, `expire`, `fail`, `fail-once`, `throttle`, `flaky-download`,
 `slow`) are described in `scenarios`; choose one with `EmulatorServer(scenario=...)`, at runtime with
 `emu.scenario = "expire"`, or per batch (metadata `emulator_scenario` / header `x-emulator-scenario`).
+Each provider's batch-queue quota is a `Limits` field, set with `EmulatorServer(limits=...)` or at
+runtime (`emu.set_quota("openai", 2_000_000)`); `emu.quota_high_water` says the most each one held.
 """
 
 from .answers import MARKER_ERROR_400, MARKER_ERROR_500, MARKER_TOOL, emulated_answer, estimate_tokens
@@ -33,7 +35,8 @@ from .scenarios import (
     scenario_names,
 )
 from .server import EmulatorServer
-from .state import Limits
+from .state import Limits, QuotaHighWater
+from .tokens import count_tokens
 
 __all__ = [
     "BUILTIN_SCENARIOS",
@@ -50,11 +53,13 @@ __all__ = [
     "Limits",
     "PollAction",
     "PollContext",
+    "QuotaHighWater",
     "Reply",
     "Request",
     "Scenario",
     "ScenarioMemory",
     "ValidationIssue",
+    "count_tokens",
     "emulated_answer",
     "error_reply",
     "estimate_tokens",

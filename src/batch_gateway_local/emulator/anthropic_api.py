@@ -5,6 +5,9 @@ uniqueness; the first malformed request fails the whole call); each request's ``
 (:func:`check_params`) and answered (:func:`message`) when the batch ends. A batch moves on when it
 is polled, as its scenario says; results stream as JSONL from ``results_url``, through the scenario,
 which may cut the stream short on purpose. ``bedrock_api`` reuses the per-request part.
+The organisation's quota of requests in batches being processed
+(``Limits.anthropic_max_processing_requests``) refuses a create that would pass it with a 429
+``rate_limit_error``, as Anthropic does; input tokens are counted the emulator's way (``tokens``).
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from .answers import (
     MARKER_ERROR_400,
     MARKER_ERROR_500,
     MARKER_TOOL,
+    AnswerMemory,
     answer,
     content_text,
+    forced_tool,
     has_marker,
-    prompt_tokens,
     stable_id,
+    structured_answer,
     tool_arguments,
     tool_call_tokens,
 )
@@ -30,6 +35,7 @@ from .common import choose_scenario, emission_order, guard, paginate, parse_limi
 from .protocol import ApiError, Reply, Request, anthropic_error, dumps, json_reply
 from .scenario_base import BatchRequest, CreateContext, PollAction, PollContext
 from .state import AnthropicBatch, AnthropicItem, Store
+from .tokens import messages_input_tokens
 
 Handler = Callable[[Request, "re.Match[str]"], Reply]
 
@@ -101,16 +107,22 @@ def _first_tool(tools: Any) -> tuple[str, Any] | None:
     return None
 
 
-def message(params: dict[str, Any], *, seed: str) -> dict[str, Any]:
-    """A Message answering `params` (which must pass `check_params`)."""
+def message(params: dict[str, Any], *, seed: str, memory: AnswerMemory | None = None) -> dict[str, Any]:
+    """A Message answering `params` (which must pass `check_params`); a forced tool is called with a
+    structured answer of its input schema (`memory`: see `answers.structured_answer`)."""
     model = str(params["model"])
     system = _system_text(params.get("system"))
-    texts = [content_text(m.get("content")) for m in params["messages"]]
     users = [content_text(m.get("content")) for m in params["messages"] if m.get("role") == "user"]
     user_message = users[-1] if users else ""
     tool = _first_tool(params.get("tools"))
     content: list[dict[str, Any]]
-    if tool is not None and MARKER_TOOL in user_message:
+    forced = forced_tool(params)
+    if forced is not None:
+        name, schema = forced
+        args = structured_answer(schema, params, user_message, memory)
+        content = [{"type": "tool_use", "id": stable_id("toolu_", seed, name), "name": name, "input": args}]
+        stop_reason, output_tokens = "tool_use", tool_call_tokens(name, args)
+    elif tool is not None and MARKER_TOOL in user_message:
         name, schema = tool
         args = tool_arguments(schema, user_message)
         content = [{"type": "tool_use", "id": stable_id("toolu_", seed, name), "name": name, "input": args}]
@@ -129,7 +141,7 @@ def message(params: dict[str, Any], *, seed: str) -> dict[str, Any]:
         "stop_reason": stop_reason,
         "stop_sequence": None,
         "usage": {
-            "input_tokens": prompt_tokens(system, texts),
+            "input_tokens": messages_input_tokens(params),
             "output_tokens": output_tokens,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
@@ -207,10 +219,30 @@ class AnthropicApi:
             items=items,
         )
         with self.store.lock:
+            self._hold_requests(len(items))
             self.store.anthropic_batches[batch.id] = batch
             self.store.batches_created["anthropic"] += 1
         with batch.lock:
             return json_reply(self._batch_json(batch))
+
+    def _hold_requests(self, count: int) -> None:
+        """The organisation's quota of requests in batches being processed (store lock held): a batch
+        that would pass it is refused with a 429; one that fits holds its requests until it ends."""
+        cap = self.store.config.limits.anthropic_max_processing_requests
+        held = sum(
+            len(b.items) for b in self.store.anthropic_batches.values() if b.processing_status != "ended"
+        )
+        if cap is not None and held + count > cap:
+            raise ApiError(
+                anthropic_error(
+                    429,
+                    f"Number of requests in Message Batches being processed would exceed your "
+                    f"organization's limit of {cap:,} ({held:,} processing, this batch adds {count:,}). "
+                    "Please try again once some of your batches have ended.",
+                    type_="rate_limit_error",
+                )
+            )
+        self.store.note_held("anthropic", "*", held + count)
 
     def _batch(self, batch_id: str) -> AnthropicBatch:
         with self.store.lock:
@@ -333,7 +365,9 @@ class AnthropicApi:
                 if error is None:
                     result = {
                         "type": "succeeded",
-                        "message": message(item.params, seed=f"{batch.id}/{item.custom_id}"),
+                        "message": message(
+                            item.params, seed=f"{batch.id}/{item.custom_id}", memory=self.store.answer_memory
+                        ),
                     }
                 else:
                     result = {"type": "errored", "error": error}

@@ -6,8 +6,10 @@ differs only at the edges, which is what this module adds:
 * every call carries ``?api-version=``; a missing one is answered 404 "Resource not found" and one
   without the Batch API 400 "API version not supported", as Azure does;
 * the key comes in an ``api-key`` header (a Microsoft Entra bearer token also works);
-* request lines and batches name the route ``/chat/completions`` (no ``/v1``), and ``model`` is a
-  deployment name (any name: the emulator has every deployment);
+* request lines and batches name the route ``/chat/completions`` or ``/embeddings`` (no ``/v1``), and
+  ``model`` is a deployment name (any name: the emulator has every deployment);
+* the enqueued-token quota (``Limits.openai_enqueued_tokens``) is per deployment, and a batch over it
+  fails ``token_limit_exceeded`` with Azure's own message;
 * a batch has no 24-hour ``expires_at``: Azure aims at 24 hours but does not expire a batch that
   takes longer (the ``expire`` scenario still makes one expire, to exercise that path).
 
@@ -24,6 +26,7 @@ from .state import Store
 
 AZURE_PREFIX: Final = "/openai"
 AZURE_CHAT_ENDPOINT: Final = "/chat/completions"
+AZURE_EMBEDDINGS_ENDPOINT: Final = "/embeddings"
 # api-version values with the Batch API (files with purpose "batch", batches), GA and preview.
 BATCH_API_VERSIONS: Final = frozenset(
     {
@@ -81,6 +84,7 @@ class AzureOpenAIApi(OpenAIApi):
     name = "azure-openai"
     prefix = AZURE_PREFIX
     chat_endpoint = AZURE_CHAT_ENDPOINT
+    embeddings_endpoint = AZURE_EMBEDDINGS_ENDPOINT
 
     def __init__(self, store: Store) -> None:
         super().__init__(store)
@@ -88,3 +92,13 @@ class AzureOpenAIApi(OpenAIApi):
 
     def expires_at(self, created_at: int) -> int | None:
         return None  # Azure does not expire a batch that runs past its 24-hour target
+
+    @staticmethod
+    def token_limit_message(model: str, cap: int) -> str:
+        """Azure's message for a batch over the deployment's enqueued-token limit (its own wording)."""
+        limit = f"{cap // 1000}K" if cap >= 1000 and cap % 1000 == 0 else f"{cap:,}"
+        return (
+            f"The number of enqueued tokens has surpassed the configured limit of {limit} for the "
+            f"deployment '{model}'. Please either increase the limit or try again once the current jobs "
+            "have finished."
+        )

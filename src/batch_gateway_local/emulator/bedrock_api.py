@@ -12,7 +12,8 @@ then Completed (PartiallyCompleted when a record failed) after ``polls_to_comple
 server's scenarios apply as for the other providers (``fail``: Failed while validating, with the
 scenario's message; ``expire``: Expired with the first half of the records processed;
 ``item-errors``: per-record ``error`` lines; ``slow``, ``throttle``...). Claude answers are the same
-deterministic ones the Anthropic emulator gives.
+deterministic ones the Anthropic emulator gives. ``Limits.bedrock_max_concurrent_jobs`` caps the
+submitted + in-progress jobs per model: one more is ``ServiceQuotaExceededException`` on create.
 """
 
 from __future__ import annotations
@@ -179,11 +180,29 @@ class BedrockApi:
             records=records,
         )
         with self.store.lock:
+            self._hold_job(model)
             self.jobs[job.job_id] = job
             if job.token:
                 self._by_token[job.token] = job.arn
             self.store.batches_created["bedrock"] = self.store.batches_created.get("bedrock", 0) + 1
         return json_reply({"jobArn": job.arn})
+
+    def _hold_job(self, model: str) -> None:
+        """The per-model quota of submitted + in-progress jobs (store lock held): over it, boto3 raises
+        ``ServiceQuotaExceededException``; a job that fits holds its place until it ends."""
+        cap = self.store.config.limits.bedrock_max_concurrent_jobs
+        held = sum(1 for job in self.jobs.values() if job.model == model and job.status not in TERMINAL)
+        if cap is not None and held + 1 > cap:
+            raise ApiError(
+                bedrock_error(
+                    400,
+                    "ServiceQuotaExceededException",
+                    f"The number of submitted and in-progress batch inference jobs for model {model} "
+                    f"has reached this account's quota of {cap} ({held} in use). Wait for a job to end "
+                    "or request a quota increase.",
+                )
+            )
+        self.store.note_held("bedrock", model, held + 1)
 
     def _body(self, request: Request) -> dict[str, Any]:
         try:
@@ -347,7 +366,7 @@ class BedrockApi:
         if error is not None:
             line["error"] = error
         else:
-            answer = message(params, seed=f"{job.arn}/{record.record_id}")
+            answer = message(params, seed=f"{job.arn}/{record.record_id}", memory=self.store.answer_memory)
             line["modelOutput"] = answer
         return line
 

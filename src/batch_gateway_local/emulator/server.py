@@ -14,9 +14,10 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from .anthropic_api import AnthropicApi
@@ -35,7 +36,7 @@ from .protocol import (
 )
 from .scenario_base import Scenario
 from .scenarios import check_scenario_name
-from .state import Config, Limits, Store
+from .state import QUOTA_FIELDS, Config, Limits, QuotaHighWater, Store
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class EmulatorServer:
         port: int = 0,
         scenario: str = "default",
         limits: Limits | None = None,
-        non_2xx_file: Literal["output", "error"] = "output",
+        non_2xx_file: Literal["output", "error"] = "error",
         clock: Callable[[], float] = time.time,
         bedrock_min_records: int = 1,
     ) -> None:
@@ -310,6 +311,31 @@ class EmulatorServer:
             self._scenario = self.store.new_scenario(name)
 
     @property
+    def limits(self) -> Limits:
+        """The limits and quotas enforced; settable at runtime (later creates see the new ones)."""
+        with self.store.lock:
+            return self.config.limits
+
+    @limits.setter
+    def limits(self, limits: Limits) -> None:
+        with self.store.lock:
+            self.config.limits = limits
+
+    def set_quota(self, provider: str, quota: int | None) -> None:
+        """Set one provider's batch-queue quota (OpenAI/Azure: enqueued tokens per model; Anthropic:
+        requests being processed; Bedrock: concurrent jobs per model); None lifts it."""
+        if provider not in QUOTA_FIELDS:
+            raise ValueError(f"no quota for provider {provider!r}; known: {', '.join(QUOTA_FIELDS)}")
+        changes: dict[str, Any] = {QUOTA_FIELDS[provider]: quota}
+        with self.store.lock:
+            self.config.limits = replace(self.config.limits, **changes)
+
+    @property
+    def quota_high_water(self) -> QuotaHighWater:
+        """The most each quota held at once so far (recorded with or without a quota set)."""
+        return self.store.quota_high_water()
+
+    @property
     def batches_created(self) -> dict[str, int]:
         """Successful batch creations per provider ("openai", "anthropic", "azure-openai")."""
         with self.store.lock:
@@ -375,8 +401,13 @@ class EmulatorServer:
 
     @staticmethod
     def _refusal(request: Request) -> Reply | None:
-        """What the provider's front door answers before routing: no key, or (Azure) no usable api-version."""
+        """What the provider's front door answers before routing: no key, (Azure) no usable api-version,
+        (Anthropic) no ``anthropic-version`` header."""
         headers = dict(request.headers)
         if is_azure_path(request.path):
             return check_api_version(request) if azure_authorized(headers) else azure_unauthorized()
-        return None if _authorized(request.provider, headers) else _unauthorized(request.provider)
+        if not _authorized(request.provider, headers):
+            return _unauthorized(request.provider)
+        if request.provider == "anthropic" and not headers.get("anthropic-version", "").strip():
+            return anthropic_error(400, "anthropic-version: header is required")
+        return None

@@ -1,8 +1,9 @@
 """The emulator's in-memory state, shared by every request thread under one lock.
 
-:class:`Limits` and :class:`Config` are the knobs (provider caps, polls to complete a batch, download
-chunk size); :class:`Store` holds the files and the batches of each provider, the per-scenario
-memory, the counters tests read (``batches_created``, ``files_uploaded``) and the clock. Each batch
+:class:`Limits` and :class:`Config` are the knobs (provider caps and batch-queue quotas, polls to
+complete a batch, download chunk size); :class:`Store` holds the files and the batches of each
+provider, the per-scenario memory, the counters tests read (``batches_created``, ``files_uploaded``,
+the quotas' high-water marks as :class:`QuotaHighWater`) and the clock. Each batch
 has its own lock for its state machine; the store's lock guards the mappings.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .answers import AnswerMemory
 from .scenario_base import Scenario, ScenarioMemory
 from .scenarios import make_scenario
 
@@ -29,9 +31,47 @@ class Limits:
     openai_max_file_bytes: int = 200 * MB
     openai_max_upload_bytes: int = 512 * MB
     openai_enqueued_tokens: int | None = None
-    """Per-model enqueued prompt-token limit over active batches; None = unlimited."""
+    """OpenAI and Azure: prompt tokens enqueued per model over active batches; None = unlimited.
+    Over it a batch is created, then fails ``token_limit_exceeded`` (each provider's own message)."""
     anthropic_max_requests: int = 100_000
     anthropic_max_body_bytes: int = 256 * MB
+    anthropic_max_processing_requests: int | None = None
+    """Anthropic: requests in batches not yet ended; over it a create is a 429; None = unlimited."""
+    bedrock_max_concurrent_jobs: int | None = None
+    """Bedrock: submitted + in-progress jobs per model; over it CreateModelInvocationJob is a
+    ``ServiceQuotaExceededException``; None = unlimited (the real default is 20)."""
+
+
+QUOTA_FIELDS: dict[str, str] = {
+    "openai": "openai_enqueued_tokens",
+    "azure-openai": "openai_enqueued_tokens",
+    "anthropic": "anthropic_max_processing_requests",
+    "bedrock": "bedrock_max_concurrent_jobs",
+}
+"""The `Limits` field holding each provider's batch-queue quota."""
+
+
+@dataclass(frozen=True)
+class QuotaHighWater:
+    """The most each provider's quota ever held at once (recorded at every accepted create).
+
+    Keys are models (Azure: deployments); OpenAI and Azure count prompt tokens, Anthropic requests
+    (over all its models), Bedrock jobs.
+    """
+
+    max_enqueued_tokens: dict[str, dict[str, int]]
+    """``{"openai": {model: tokens}, "azure-openai": {deployment: tokens}}``."""
+    max_processing_requests: int
+    max_concurrent_jobs: dict[str, int]
+
+    def peak(self, provider: str) -> int:
+        """The most held by one model's quota of this provider (Anthropic: the organisation's)."""
+        if provider == "anthropic":
+            return self.max_processing_requests
+        marks = (
+            self.max_concurrent_jobs if provider == "bedrock" else self.max_enqueued_tokens.get(provider, {})
+        )
+        return max(marks.values(), default=0)
 
 
 @dataclass
@@ -39,8 +79,8 @@ class Config:
     polls_to_complete: int = 2
     limits: Limits = field(default_factory=Limits)
     scenario: str = "default"
-    non_2xx_file: Literal["output", "error"] = "output"
-    """Where OpenAI per-request 4xx/5xx response lines go."""
+    non_2xx_file: Literal["output", "error"] = "error"
+    """Where OpenAI per-request 4xx/5xx response lines go (OpenAI: the error file)."""
     clock: Callable[[], float] = time.time
     chunk_size: int = 64 * 1024
 
@@ -55,6 +95,8 @@ class StoredFile:
     expires_at: int | None = None
     lines: list[Any] | None = None
     """Parsed JSONL lines of an uploaded batch input file (parsed once, at upload)."""
+    invalid_lines: list[int] = field(default_factory=list)
+    """Line numbers of a batch input file that are not JSON (the batch fails on them, not the upload)."""
     scenario: Scenario | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -156,6 +198,23 @@ class Store:
         self.files_uploaded = 0
         self.base_url = ""
         self.scenario_memories: dict[str, ScenarioMemory] = {}
+        self.answer_memory = AnswerMemory()  # the [[emulator:bad-json]] marker's (answers.py)
+        self.high_water: dict[str, dict[str, int]] = {}
+        """Quota high-water marks: ``{"openai"|"azure-openai"|"anthropic"|"bedrock": {key: most held}}``."""
+
+    def note_held(self, provider: str, key: str, held: int) -> None:
+        """Record what a quota holds after a create (caller holds the store lock)."""
+        marks = self.high_water.setdefault(provider, {})
+        marks[key] = max(marks.get(key, 0), held)
+
+    def quota_high_water(self) -> QuotaHighWater:
+        with self.lock:
+            marks = {provider: dict(values) for provider, values in self.high_water.items()}
+        return QuotaHighWater(
+            max_enqueued_tokens={p: marks.get(p, {}) for p in ("openai", "azure-openai")},
+            max_processing_requests=max(marks.get("anthropic", {}).values(), default=0),
+            max_concurrent_jobs=marks.get("bedrock", {}),
+        )
 
     def new_scenario(self, name: str) -> Scenario:
         """An instance of the named scenario bound to this server's memory for it; KeyError when unknown."""

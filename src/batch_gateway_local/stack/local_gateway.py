@@ -12,6 +12,8 @@ keys in the stack's provider secret. Then it submits files as an upload would, f
 from __future__ import annotations
 
 import base64
+import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -27,20 +29,23 @@ from batch_gateway.intake.spec import (
     META_MODEL,
     META_ON_INVALID,
     META_PROVIDER,
+    META_RESPONSE_SCHEMA,
     META_SYSTEM_PROMPT_B64,
+    format_metadata,
     job_id_for,
 )
 from batch_gateway.models import JobSpec, JobSummary
 from batch_gateway.settings import Settings
-from batch_gateway.storage.jobs import JOB_SK, JobsRepository, counts_of, from_dynamo
-from batch_gateway.storage.keys import errors_key, results_key, summary_key
+from batch_gateway.storage.jobs import JOB_SK, ChunkRow, JobsRepository, counts_of, from_dynamo
+from batch_gateway.storage.keys import errors_key, results_key, schema_key, summary_key
 from batch_gateway.storage.results import ResultsRepository
 from batch_gateway.workflow.cancel import cancel_job
-from batch_gateway_local.emulator import EmulatorServer
+from batch_gateway_local.emulator import EmulatorServer, Limits
 from batch_gateway_local.stack.app_files import PROJECT_ROOT, TEMPLATE
 from batch_gateway_local.stack.errors import IamDeniedError
 from batch_gateway_local.stack.offline_stack import OfflineStack
 from batch_gateway_local.stack.schedules import invoke_scheduled
+from batch_gateway_local.stack.sfn_history import ExecutionHistory, job_executions, workflow_report
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,12 @@ class LocalOptions:
     """Check every AWS call of a handler against its role (``--no-iam`` turns it off)."""
     template: Path | None = None
     """Another template than the project's (a test's copy with a permission removed)."""
+    quota: int | None = None
+    """``--quota N``: every provider's quota parameter of the stack (OpenAI/Azure enqueued tokens,
+    Anthropic requests, Bedrock jobs, per model) and the emulator's enforced limit, both N."""
+    max_chunks_in_flight: int = 0
+    """The stack's MaxChunksInFlight. Offline 0: moto's interpreter starts one worker thread per
+    MaxConcurrency (not per chunk), so 0 (one per chunk) is the cheapest that never caps a job."""
     parameter_overrides: tuple[tuple[str, str], ...] = ()
     """Any other template parameters, e.g. ``(("ResultsRetentionDays", "7"),)``; they win over the above."""
 
@@ -108,6 +119,33 @@ class JobProgress:
 _TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
 
+# The stack's quota parameters and the emulator's Limits fields that ``--quota N`` sets.
+QUOTA_PARAMETERS = (
+    "OpenAIEnqueuedTokenQuota",
+    "AzureEnqueuedTokenQuota",
+    "AnthropicBatchRequestQuota",
+    "BedrockConcurrentJobQuota",
+)
+EMULATOR_QUOTA_FIELDS = (
+    "openai_enqueued_tokens",
+    "anthropic_max_processing_requests",
+    "bedrock_max_concurrent_jobs",
+)
+
+
+def quota_parameters(quota: int | None) -> dict[str, str]:
+    """Template parameters setting every provider's quota to ``quota`` (none when it is None)."""
+    return {} if quota is None else dict.fromkeys(QUOTA_PARAMETERS, str(quota))
+
+
+def emulator_limits(quota: int | None) -> Limits:
+    """The emulator's limits with every provider's quota at ``quota`` (those this emulator enforces)."""
+    if quota is None:
+        return Limits()
+    known = {f.name for f in dataclasses.fields(Limits)}
+    return Limits(**{name: quota for name in EMULATOR_QUOTA_FIELDS if name in known})
+
+
 class LocalGateway:
     """Context manager: emulator + offline stack up on enter, down on exit."""
 
@@ -118,6 +156,7 @@ class LocalGateway:
             polls_to_complete=self.options.polls_to_complete,
             scenario=self.options.scenario,
             bedrock_min_records=self.options.bedrock_min_records,
+            limits=emulator_limits(self.options.quota),
         )
         self.stack: OfflineStack | None = None
 
@@ -162,7 +201,9 @@ class LocalGateway:
             "PollMaxWaitSeconds": str(o.poll_max_wait_seconds),
             "FailedBatchRetries": str(o.failed_batch_retries),
             "RetryRounds": str(o.retry_rounds),
+            "MaxChunksInFlight": str(o.max_chunks_in_flight),
             "ApiAuth": o.api_auth,
+            **quota_parameters(o.quota),
             **dict(o.parameter_overrides),
         }
 
@@ -191,11 +232,22 @@ class LocalGateway:
         metadata = {META_PROVIDER: spec.provider, META_MODEL: spec.model, META_ON_INVALID: spec.on_invalid}
         if spec.system_prompt:
             metadata[META_SYSTEM_PROMPT_B64] = base64.b64encode(spec.system_prompt.encode()).decode()
+        if spec.response_schema is not None:
+            metadata[META_RESPONSE_SCHEMA] = self.put_response_schema(spec.response_schema)
+        metadata.update(format_metadata(spec))
         with path.open("rb") as body:
             response = boto3.client("s3").put_object(
                 Bucket=self.bucket, Key=key, Body=body, Metadata=metadata
             )
         return job_id_for(self.bucket, key, response.get("VersionId") or response["ETag"].strip('"'))
+
+    def put_response_schema(self, schema: dict[str, Any]) -> str:
+        """Store a response schema under schemas/local/ (named by its hash); the name an upload's
+        ``response-schema`` metadata key gives."""
+        body = json.dumps(schema).encode()  # in its own key order: properties are answered in it
+        name = f"local/{hashlib.sha256(body).hexdigest()[:16]}.json"
+        boto3.client("s3").put_object(Bucket=self.bucket, Key=schema_key(name), Body=body)
+        return name
 
     def progress(self, job_id: str) -> JobProgress:
         assert self.stack is not None, "use LocalGateway as a context manager"
@@ -249,8 +301,21 @@ class LocalGateway:
                 "BEDROCK_ENDPOINT_URL": self.emulator.bedrock_endpoint_url,
                 "BEDROCK_MIN_RECORDS": str(self.options.bedrock_min_records),
                 "BEDROCK_ROLE_ARN": self._bedrock_role_arn(),
+                **self._quota_settings(),
             }
         )
+
+    def _quota_settings(self) -> dict[str, str]:
+        assert self.stack is not None, "use LocalGateway as a context manager"
+        quota = self.options.quota
+        names = (
+            "OPENAI_ENQUEUED_TOKENS_QUOTA",
+            "AZURE_ENQUEUED_TOKENS_QUOTA",
+            "ANTHROPIC_BATCH_REQUESTS_QUOTA",
+            "BEDROCK_CONCURRENT_JOBS_QUOTA",
+        )
+        values = {} if quota is None else dict.fromkeys(names, str(quota))
+        return {"QUOTA_LEDGER_TABLE": self.stack.resources["QuotaLedgerTable"], **values}
 
     def cancel(self, job_id: str) -> JobSummary:
         """Cancel a job the way the API will: the domain function, against this stack."""
@@ -303,3 +368,44 @@ class LocalGateway:
             for row in self.results_table_rows(job_id):
                 rows.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         return written
+
+    # ------------------------------------------------------------ workflow (issue 13: scale)
+    def executions(self, job_id: str) -> list[ExecutionHistory]:
+        """Every state-machine execution the job used: its own (first and resumes), each followed by
+        its Distributed Map children, with their history sizes (``stack.sfn_history``)."""
+        assert self.stack is not None, "use LocalGateway as a context manager"
+        sfn = boto3.client("stepfunctions")
+        arn = self.outputs["StateMachineArn"]
+        deadline = time.monotonic() + 10  # the job's row ends a moment before its execution does
+        while (found := job_executions(sfn, arn, job_id, self.stack.child_histories)) and any(
+            e.status == "RUNNING" for e in found if e.parent is None
+        ):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        return found
+
+    def chunk_rows(self, job_id: str) -> list[dict[str, Any]]:
+        """Every chunk row as :class:`ChunkRow` dumps (new fields of the model appear by themselves);
+        ``batches`` and ``intents`` are keyed ``r<round>_a<attempt>``."""
+        assert self.stack is not None, "use LocalGateway as a context manager"
+        with self.stack.between_invocations():
+            items = JobsRepository(self.outputs["JobsTableName"]).list_chunks(job_id)
+        rows = []
+        for item in items:
+            row = ChunkRow.model_validate(item)
+            dump = row.model_dump(mode="json", exclude_none=True)
+            dump["batches"] = {f"r{r}_a{a}": batch for (r, a), batch in row.batches.items()}
+            dump["intents"] = {f"r{r}_a{a}": at for (r, a), at in row.intents.items()}
+            rows.append(dump)
+        return sorted(rows, key=lambda row: int(row["chunk"]))
+
+    def export_workflow(self, job_id: str, out_dir: Path) -> dict[str, Path]:
+        """Write workflow.json (every execution and the largest history) and chunks.jsonl (every chunk row)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        workflow, chunks = out_dir / "workflow.json", out_dir / "chunks.jsonl"
+        workflow.write_text(json.dumps(workflow_report(self.executions(job_id)), indent=2) + "\n")
+        with chunks.open("w") as lines:
+            for row in self.chunk_rows(job_id):
+                lines.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        return {"workflow.json": workflow, "chunks.jsonl": chunks}

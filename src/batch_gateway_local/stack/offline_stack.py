@@ -48,6 +48,7 @@ from batch_gateway_local.stack.sam.state_machines import (
 )
 from batch_gateway_local.stack.sam.template import find_dependency_cycle, load_template, translate_sam
 from batch_gateway_local.stack.sandbox import FAKE_CREDENTIALS, offline_environment, share_global_sdk_settings
+from batch_gateway_local.stack.sfn_history import ChildExecutionHistories
 from batch_gateway_local.stack.stream_mappings import StreamDelivery
 
 
@@ -74,7 +75,8 @@ class OfflineStack:
     ``resource_types``, ``functions`` (logical id -> function name), ``state_machines`` (logical
     id -> ARN), ``skipped_resources`` (logical id -> type of resources moto cannot create and that
     were replaced by placeholders), ``session`` (boto3 session bound to the mock; see also
-    :meth:`client`), ``account_id``, ``translated_template``, ``artifacts``, ``invocations``.
+    :meth:`client`), ``account_id``, ``translated_template``, ``artifacts``, ``invocations``,
+    ``child_histories`` (each Distributed Map child execution's history size, ``stack.sfn_history``).
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class OfflineStack:
         self.lock_timeout = lock_timeout
         self.iam = iam
         self.iam_check: IamCheck | None = None
+        self.child_histories: ChildExecutionHistories | None = None
 
         self.outputs: dict[str, str] = {}
         self.resources: dict[str, str] = {}
@@ -221,6 +224,8 @@ class OfflineStack:
         # DynamoDB stream mappings: delivered after the write, filtered and in order (see stream_mappings).
         exit_stack.enter_context(StreamDelivery())
         exit_stack.enter_context(EventRuleDelivery())
+        # Each Distributed Map child's history, which moto discards (measurement only: sfn_history).
+        self.child_histories = exit_stack.enter_context(ChildExecutionHistories())
         self._thread_mark = len(TMP_THREADS)
         exit_stack.callback(self._stop_executions)
 

@@ -17,7 +17,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from batch_gateway.models import BatchItem, InvalidLinePolicy, JobSummary, Provider, ResultCounts
+from batch_gateway.models import (
+    BatchItem,
+    Endpoint,
+    InputFormat,
+    InvalidLinePolicy,
+    JobSummary,
+    Provider,
+    ResultCounts,
+)
 
 # Inline items: API Gateway takes at most 10 MB and Lambda 6 MB per request; larger files go through
 # `source` (an S3 object) or a direct upload to inbox/.
@@ -79,6 +87,27 @@ class SubmitBatch(BaseModel):
         description="`reject`: any invalid item rejects the request (422). `skip`: valid items run and "
         "each invalid one gets an error result.",
     )
+    endpoint: Endpoint = Field(
+        default="chat",
+        description="What the provider runs: `chat` (chat completions, the default) or `embeddings` "
+        "(OpenAI and Azure only: each item's `user_message` is the input; the answer is "
+        "`response.embedding`).",
+    )
+    format: InputFormat | SkipJsonSchema[None] = Field(
+        default=None,
+        description="How the items (or the source's lines) are written: `items` (BatchItems), `openai`, "
+        "`anthropic`, `bedrock` (the providers' own batch lines, run on any provider) or `csv` (a "
+        "`source` table with a header row, each row filling `template`). Default: detected from the "
+        "first line.",
+    )
+    template: Annotated[str, Field(min_length=1)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="csv: each row's prompt, naming columns in braces, e.g. `Classify this ticket: {text}`. "
+        f"With system_prompt, at most {MAX_SYSTEM_PROMPT_BYTES} bytes of UTF-8 together.",
+    )
+    id_column: Annotated[str, Field(min_length=1, max_length=100)] | SkipJsonSchema[None] = Field(
+        default=None, description="csv: the column holding each row's custom_id (default: `row-<n>`)."
+    )
     # Items are validated line by line by batch_gateway.intake.checks (the intake's own rules and
     # messages), not by the body model: the schema documents BatchItem, the handler explains errors.
     items: (
@@ -98,6 +127,12 @@ class SubmitBatch(BaseModel):
         default=None,
         description="s3:// URI of a JSONL file of BatchItems: under uploads/ in the stack's data bucket, "
         "or in a bucket listed in the stack parameter ApiSourceBuckets.",
+    )
+    response_schema: dict[str, Any] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="A JSON Schema (an object at its root) every answer must match: each provider is asked "
+        "for JSON of it, the answer is in `response.parsed`, and one that does not match is an error "
+        "line retried in a follow-up round. OpenAI and Azure need every property in `required`.",
     )
 
     @model_validator(mode="after")

@@ -21,26 +21,33 @@ import math
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from batch_gateway.api.errors import MAX_DETAILS, THROTTLING_CODES, ApiError
 from batch_gateway.api.models import MAX_SOURCE_BYTES, MAX_SYSTEM_PROMPT_BYTES, SubmitBatch
 from batch_gateway.intake.checks import LineError, parse_item
+from batch_gateway.intake.formats.detect import detect_format
+from batch_gateway.intake.formats.translate import check_foreign_items
 from batch_gateway.intake.spec import (
     API_INBOX_PREFIX,
     META_API_NAME,
     META_MODEL,
     META_ON_INVALID,
     META_PROVIDER,
+    META_RESPONSE_SCHEMA,
     META_SYSTEM_PROMPT_B64,
+    format_metadata,
     job_id_for,
 )
 from batch_gateway.models import JobSpec
 from batch_gateway.providers.requests import request_builder_for
+from batch_gateway.providers.structured import SchemaError, prepare_schema
 from batch_gateway.settings import Settings
 from batch_gateway.storage.aws import s3_client
+from batch_gateway.storage.keys import schema_key
 
 DEFAULT_NAME = "batch"
 # Sources inside the data bucket must live here: an upload under inbox/ starts a job by itself.
@@ -70,6 +77,8 @@ def submit(
     name = request.name or DEFAULT_NAME
     metadata = {**spec_metadata(spec, request_hash), META_API_NAME: name}
     bucket, key = settings.data_bucket, object_key(idempotency_key, caller)
+    if request.response_schema is not None:
+        metadata[META_RESPONSE_SCHEMA] = put_schema(bucket, request.response_schema)
     if request.items is not None:
         version = write_inline(bucket, key, check_inline(request.items, spec), metadata)
     else:
@@ -105,6 +114,8 @@ def _submit_source(
 # ------------------------------------------------------------------ the request's checks
 def check_items(items: list[Any], spec: JobSpec) -> tuple[list[LineError], int, bool]:
     """Intake's checks on inline items: (line errors, invalid item count, any duplicate custom_id)."""
+    if spec.format not in (None, "items") or (spec.format is None and items and _is_foreign(items[0])):
+        return check_foreign_items(items, spec)
     builder = request_builder_for(spec.provider)
     errors: list[LineError] = []
     seen: dict[str, int] = {}
@@ -141,6 +152,11 @@ def check_items(items: list[Any], spec: JobSpec) -> tuple[list[LineError], int, 
     return errors, invalid, duplicate
 
 
+def _is_foreign(item: Any) -> bool:
+    """The first inline item is a provider's own batch line (not a BatchItem)."""
+    return detect_format(json.dumps(item).encode()) != "items"
+
+
 def validate_spec(request: SubmitBatch) -> JobSpec:
     """The request's job spec; a system prompt that cannot travel as object metadata is a 422."""
     if request.system_prompt is not None:
@@ -161,12 +177,70 @@ def validate_spec(request: SubmitBatch) -> JobSpec:
                 "(the spec travels as S3 object metadata)",
                 [{"loc": ["body", "system_prompt"], "type": "too_long", "msg": "too many bytes"}],
             )
-    return JobSpec(
-        provider=request.provider,
-        model=request.model,
-        system_prompt=request.system_prompt or None,
-        on_invalid=request.on_invalid,
-    )
+    _check_format(request)
+    if request.endpoint == "embeddings" and request.response_schema is not None:
+        _endpoint_error("an embeddings job takes no response schema")
+    try:
+        spec = JobSpec(
+            provider=request.provider,
+            model=request.model,
+            system_prompt=request.system_prompt or None,
+            on_invalid=request.on_invalid,
+            endpoint=request.endpoint,
+            format=request.format,
+            template=request.template,
+            id_column=request.id_column,
+        )
+    except ValidationError as exc:  # JobSpec's rules across fields (the endpoint's providers)
+        _endpoint_error(exc.errors()[0]["msg"].removeprefix("Value error, "))
+    if request.response_schema is None:
+        return spec
+    try:
+        schema = prepare_schema(request.response_schema, spec.provider)
+    except SchemaError as exc:
+        raise ApiError(
+            422,
+            "validation_error",
+            str(exc),
+            [{"loc": ["body", "response_schema"], "type": "invalid_schema", "msg": str(exc)}],
+        ) from None
+    return spec.model_copy(update={"response_schema": schema})
+
+
+def put_schema(bucket: str, schema: dict[str, Any]) -> str:
+    """Store a submission's response schema under schemas/api/, named by its hash (the same schema
+    is one object); the name the ``response-schema`` metadata key carries to intake."""
+    # In the schema's own key order: providers answer properties in the order the schema lists them.
+    body = json.dumps(schema, separators=(",", ":"), ensure_ascii=False).encode()
+    name = f"api/{hashlib.sha256(body).hexdigest()}.json"
+    s3_client().put_object(Bucket=bucket, Key=schema_key(name), Body=body, ContentType="application/json")
+    return name
+
+
+def _endpoint_error(problem: str) -> NoReturn:
+    raise ApiError(422, "validation_error", problem, [{"loc": ["body", "endpoint"], "msg": problem}])
+
+
+def _check_format(request: SubmitBatch) -> None:
+    """format, template and id_column fit together and, with the system prompt, in object metadata."""
+    problem = None
+    if (request.format == "csv" or request.template) and request.items is not None:
+        problem = "a CSV table is submitted as a `source` (an s3:// URI of the .csv file), not as items"
+    elif (request.template or request.id_column) and request.format not in (None, "csv"):
+        problem = f"template and id_column apply to CSV files only, not to format {request.format!r}"
+    elif (request.format == "csv" or request.id_column) and not request.template:
+        problem = "a CSV table needs a template naming its columns, e.g. 'Classify this ticket: {text}'"
+    elif (
+        len((request.template or "").encode("utf-8", "surrogatepass"))
+        + len((request.system_prompt or "").encode("utf-8", "surrogatepass"))
+        > MAX_SYSTEM_PROMPT_BYTES
+    ):
+        problem = (
+            f"system_prompt and template are more than {MAX_SYSTEM_PROMPT_BYTES} bytes of UTF-8 together "
+            "(the spec travels as S3 object metadata)"
+        )
+    if problem:
+        raise ApiError(422, "validation_error", problem, [{"loc": ["body", "format"], "msg": problem}])
 
 
 def check_inline(items: list[Any], spec: JobSpec) -> bytes:
@@ -243,6 +317,7 @@ def spec_metadata(spec: JobSpec, request_hash: str) -> dict[str, str]:
     }
     if spec.system_prompt:
         metadata[META_SYSTEM_PROMPT_B64] = base64.b64encode(spec.system_prompt.encode()).decode()
+    metadata.update(format_metadata(spec))
     return metadata
 
 

@@ -5,7 +5,8 @@ object's metadata into a job spec (``spec``), creates the job's row (a re-delive
 same object version finds it and starts nothing new), splits the file into staged chunks
 (``split``), then records one of three outcomes:
 
-- started: a chunk row per staged chunk and one Step Functions execution named after the job;
+- started: a chunk row per staged chunk, the job's manifest (the chunk list, in S3) and one Step
+  Functions execution named after the job;
 - rejected: the job ends ``failed`` with the reason (bad metadata, too large, invalid lines, a
   duplicate custom_id, Bedrock's minimum), ``results/<job>/errors.jsonl`` lists every bad line;
 - failed without a workflow: on_invalid=skip and no valid line (every line has its error result).
@@ -18,15 +19,20 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from batch_gateway.intake.chunk_writer import quota_fields
 from batch_gateway.intake.spec import (
     ACCEPTED_SUFFIXES,
+    MAX_SCHEMA_BYTES,
     JobSpecError,
     api_name,
+    decode_response_schema,
     job_id_for,
     job_spec_from_metadata,
     new_job,
+    response_schema_name,
 )
 from batch_gateway.intake.split import IntakeReport, split_into_chunks
 from batch_gateway.models import BatchStatus, JobSummary, ResultCounts
@@ -34,9 +40,9 @@ from batch_gateway.observability import MetricUnit, metrics
 from batch_gateway.settings import Settings
 from batch_gateway.storage.aws import s3_client, stepfunctions_client
 from batch_gateway.storage.jobs import JobsRepository
-from batch_gateway.storage.keys import errors_key, results_key, s3_uri, summary_key
+from batch_gateway.storage.keys import errors_key, results_key, s3_uri, schema_key, summary_key
 from batch_gateway.storage.s3 import open_object, put_json
-from batch_gateway.workflow.payloads import ExecutionInput
+from batch_gateway.workflow.manifests import new_job_manifest
 
 
 class IntakeOutcome(BaseModel):
@@ -72,7 +78,9 @@ def intake_object(bucket: str, key: str, version_id: str | None, settings: Setti
     jobs = JobsRepository(settings.jobs_table)
     source = s3_uri(bucket, key)
     try:
-        spec = job_spec_from_metadata(head.get("Metadata", {}), settings)
+        spec = job_spec_from_metadata(
+            head.get("Metadata", {}), settings, _response_schema(bucket, head), key=key
+        )
     except JobSpecError as exc:
         return _reject_without_spec(jobs, job_id, source, str(exc), settings)
     job = new_job(job_id, spec, source)
@@ -97,6 +105,23 @@ def intake_object(bucket: str, key: str, version_id: str | None, settings: Setti
     if not report.accepted:
         return _reject(jobs, job, report, settings)
     return _start(jobs, job, report, settings)
+
+
+def _response_schema(bucket: str, head: Any) -> Any:
+    """The JSON of the schema the upload's ``response-schema`` key names (None without one)."""
+    name = response_schema_name(head.get("Metadata", {}))
+    if name is None:
+        return None
+    try:
+        with open_object(bucket, schema_key(name)) as stream:
+            body = stream.read(MAX_SCHEMA_BYTES + 1)
+    except ClientError as exc:
+        raise JobSpecError(
+            f"the response schema s3://{bucket}/{schema_key(name)} could not be read "
+            f"({exc.response.get('Error', {}).get('Code', 'error')}): upload the schema there, or fix the "
+            "response-schema metadata key"
+        ) from None
+    return decode_response_schema(name, body)
 
 
 def workdir() -> tempfile.TemporaryDirectory[str]:
@@ -165,6 +190,7 @@ def _start(jobs: JobsRepository, job: JobSummary, report: IntakeReport, settings
         }
         if manifest.model:
             fields["model"] = manifest.model
+        fields.update(quota_fields(job.provider, manifest))
         jobs.put_chunk(job.job_id, manifest.chunk, fields)
     job.request_count = report.request_count
     job.invalid_count = report.invalid_count
@@ -172,16 +198,17 @@ def _start(jobs: JobsRepository, job: JobSummary, report: IntakeReport, settings
         job.errors_uri = s3_uri(settings.data_bucket, errors_key(job.job_id))
     job.chunk_count = len(report.chunks)
     jobs.save_job(job)
+    # The chunk list goes to S3 (the job's manifest): the execution's input stays small whatever
+    # the file size, and the Distributed Map reads the list from there.
+    execution_input = new_job_manifest(
+        job.job_id, settings.data_bucket, job.job_id, [c.chunk for c in report.chunks]
+    )
     sfn = stepfunctions_client()
     try:
         execution = sfn.start_execution(
             stateMachineArn=settings.state_machine_arn,
             name=job.job_id,
-            # Small whatever the file size: chunk contents stay in S3. Defaults left out (a chunk
-            # without round and attempt starts at 0, 0), so the input stays what it always was.
-            input=ExecutionInput.for_new_job(
-                job.job_id, settings.data_bucket, [c.chunk for c in report.chunks]
-            ).model_dump_json(exclude_defaults=True),
+            input=execution_input.model_dump_json(),
         )
         execution_arn: str | None = execution["executionArn"]
     except sfn.exceptions.ExecutionAlreadyExists:

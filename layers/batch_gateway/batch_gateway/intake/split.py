@@ -22,7 +22,9 @@ from typing import IO
 from pydantic import BaseModel
 
 from batch_gateway.intake.bedrock_minimum import below_minimum_reason, top_up_short_chunks
-from batch_gateway.intake.chunk_writer import PROVIDER_BYTES_HEADROOM, ChunkManifest, ChunkWriters
+from batch_gateway.intake.chunk_writer import PROVIDER_BYTES_HEADROOM, ChunkManifest, ChunkSink, ChunkWriters
+from batch_gateway.intake.formats.csv_rows import FormatError
+from batch_gateway.intake.formats.detect import Records, open_records
 from batch_gateway.intake.line_validator import LineValidator
 from batch_gateway.intake.seen_ids import SeenIds
 from batch_gateway.lines import iter_numbered_lines
@@ -30,7 +32,7 @@ from batch_gateway.models import BatchResult, JobSpec
 from batch_gateway.providers.requests import request_builder_for
 from batch_gateway.settings import Settings
 from batch_gateway.storage.keys import errors_key, invalid_results_key, results_key, s3_uri, staging_prefix
-from batch_gateway.storage.results import ResultsRepository, keyed_result
+from batch_gateway.storage.results import ResultsRepository, StagedWriter, upload_staged
 from batch_gateway.storage.s3 import delete_prefix, upload_file
 
 NO_VALID_LINES = "no valid lines to submit"
@@ -67,24 +69,16 @@ def split_into_chunks(
 def _split(
     stream: IO[bytes], *, job_id: str, spec: JobSpec, settings: Settings, workdir: Path, seen: SeenIds
 ) -> IntakeReport:
+    try:  # the file's format, decided once (intake.formats): the loop below checks every record
+        records = open_records(stream, spec, settings.max_line_bytes)
+    except FormatError as exc:
+        return IntakeReport(job_id=job_id, accepted=False, reason=f"rejected: {exc}")
     builder = request_builder_for(spec.provider)
-    max_bytes = min(settings.chunk_max_bytes, int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM))
-    max_items = min(settings.chunk_max_items, builder.limits.max_requests)
-    writers = ChunkWriters(workdir, job_id, settings.data_bucket, max_items, max_bytes)
+    writers = chunk_writers_for(job_id, spec, settings, workdir)
     errors_path, spool_path = workdir / "errors.jsonl", workdir / "invalid.spool.jsonl"
-    line_count = 0
     with errors_path.open("wb") as errors_file, spool_path.open("wb") as spool:
         validator = LineValidator(builder, spec, errors_file, spool, seen, settings.max_line_bytes)
-        check, stage, staging = validator.check, writers.add, True
-        for line_count, raw in iter_numbered_lines(stream, max_line_bytes=settings.max_line_bytes):
-            if not raw or raw.isspace():
-                continue  # blank lines carry nothing to answer
-            checked = check(line_count, raw)
-            if checked is None:
-                # Once the file is sure to be rejected, keep validating for the report but stop staging.
-                staging = not validator.rejects_file
-            elif staging:
-                stage(checked)
+        line_count = stage_records(records, validator, writers)
     report = IntakeReport(
         job_id=job_id, accepted=False, line_count=line_count, error_count=validator.error_count
     )
@@ -96,6 +90,34 @@ def _split(
         return report
     report.chunks = writers.finish()
     return _conclude(report, validator, spec, settings, workdir, spool_path)
+
+
+def chunk_writers_for(
+    job_id: str, spec: JobSpec, settings: Settings, workdir: Path, sink: ChunkSink | None = None
+) -> ChunkWriters:
+    """The chunk writers of a job: the provider's and the stack's caps, and chunks that fit its quota."""
+    builder = request_builder_for(spec.provider)
+    max_bytes = min(settings.chunk_max_bytes, int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM))
+    max_items = min(settings.chunk_max_items, builder.limits.max_requests)
+    quota = (spec.provider, settings.quota_for(spec.provider))
+    return ChunkWriters(workdir, job_id, settings.data_bucket, max_items, max_bytes, quota, sink)
+
+
+def stage_records(records: Records, validator: LineValidator, writers: ChunkWriters) -> int:
+    """Check every record and stage the valid ones; the last line number read. Intake and the
+    estimate (``intake.estimate``) both run this loop, so an estimate sees what intake would do."""
+    check, stage, staging = validator.checker(records), writers.add, True
+    line_count = 0
+    for line_count, raw in records.lines:
+        if not raw or raw.isspace():
+            continue  # blank lines carry nothing to answer
+        checked = check(line_count, raw)
+        if checked is None:
+            # Once the file is sure to be rejected, keep validating for the report but stop staging.
+            staging = not validator.rejects_file
+        elif staging:
+            stage(checked)
+    return line_count
 
 
 def _conclude(
@@ -173,16 +195,16 @@ def _stage_invalid(
     upload_file(workdir / "errors.jsonl", bucket, errors_key(job_id))
     out_path = workdir / "invalid.results.jsonl"
     with out_path.open("wb") as out:
+        staged = StagedWriter(out)  # the bytes results.jsonl holds, whether staged or final
 
         def written() -> Iterator[BatchResult]:
             for result in invalid_results(spool, taken):
-                payload = result.model_dump_json().encode()
-                out.write(
-                    keyed_result(result.line or 0, payload, "invalid") if submitted else payload + b"\n"
-                )
+                staged.write(result.line or 0, result.model_dump_json().encode())
                 yield result
 
         results = ResultsRepository.for_writing(settings, bucket)
         results.write(job_id, written())
-    key = invalid_results_key(job_id) if submitted else results_key(job_id)
-    upload_file(out_path, bucket, key)
+    if submitted:
+        upload_staged(out_path, staged, bucket, invalid_results_key(job_id))
+    else:
+        upload_file(out_path, bucket, results_key(job_id))

@@ -4,7 +4,9 @@ Every provider turns its SDK's exceptions into one of two errors, so the workflo
 tell them apart: :class:`ProviderError` (the request is wrong, or the provider refused it for good:
 the message says why, in the provider's own words) and :class:`ProviderUnavailableError` (rate
 limited, a server error or unreachable: the state machine retries the task with a longer backoff
-than the SDK's own retries).
+than the SDK's own retries). A third, :class:`ProviderQuotaError`, is a refusal for the account's
+batch quota (Anthropic's 429 on create, Bedrock's ServiceQuotaExceededException): the chunk waits
+for capacity in the quota ledger and is submitted again, never failed for it.
 
 :func:`readable_sdk_errors` does that translation for the SDKs built on the same generated client
 (``openai`` and ``anthropic``: status errors with a JSON body, connection errors, a base error); the
@@ -27,6 +29,17 @@ class ProviderUnavailableError(ProviderError):
 
     The state machine retries a task that raises this, with a longer backoff than the SDK's.
     """
+
+
+class ProviderQuotaError(ProviderError):
+    """The provider refused a new batch because the account's batch quota is full (requests or jobs
+    already queued): not the request's fault; the chunk waits for capacity and goes out again."""
+
+
+# OpenAI / Azure fail a created batch with this error code when the enqueued-token limit is reached.
+OPENAI_QUOTA_ERROR_CODE = "token_limit_exceeded"
+# Bedrock's CreateModelInvocationJob error when the per-model job quota (submitted + in progress) is full.
+BEDROCK_QUOTA_ERROR_CODE = "ServiceQuotaExceededException"
 
 
 def is_transient_status(status_code: int) -> bool:
@@ -53,13 +66,20 @@ def readable_sdk_errors(
     status_error: type[Exception],
     connection_error: type[Exception],
     base_error: type[Exception],
+    quota_on_429: bool = False,
 ) -> Iterator[None]:
-    """Turn an SDK exception into a ProviderError whose message a user can act on (never a repr)."""
+    """Turn an SDK exception into a ProviderError whose message a user can act on (never a repr).
+
+    ``quota_on_429``: a 429 is the account's batch quota (Anthropic's create), a ProviderQuotaError."""
     try:
         yield
     except status_error as exc:
         status_code = int(getattr(exc, "status_code", 0))
-        error_class = ProviderUnavailableError if is_transient_status(status_code) else ProviderError
+        error_class: type[ProviderError] = (
+            ProviderUnavailableError if is_transient_status(status_code) else ProviderError
+        )
+        if quota_on_429 and status_code == 429:
+            error_class = ProviderQuotaError
         message = api_error_message(getattr(exc, "body", None), "no error message given")
         raise error_class(f"{provider} rejected {subject}: {message} (HTTP {status_code})") from exc
     except connection_error as exc:

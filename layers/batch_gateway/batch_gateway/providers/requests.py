@@ -12,6 +12,10 @@ any parameter the gateway only defaults (temperature, the token limit, Anthropic
 not touch what the gateway owns: see :data:`GATEWAY_OWNED_KEYS`. An ``extra`` value of ``None`` removes
 that key from the request (for example ``{"temperature": null}`` for a model that rejects it).
 
+A job with a ``response_schema`` adds what asks the provider for it (``providers.structured``):
+OpenAI/Azure ``response_format``, Anthropic/Bedrock a forced ``tools`` + ``tool_choice``; ``extra``
+may then not set those keys.
+
 ``extra.model`` (a non-empty string) replaces the job's model for that item: intake groups items by
 :func:`request_model` into separate provider batches, as OpenAI takes one model per batch file.
 """
@@ -25,6 +29,12 @@ from typing import Any, Final
 from batch_gateway.models import BatchItem, JobSpec
 from batch_gateway.providers.custom_ids import bedrock_record_id
 from batch_gateway.providers.custom_ids import provider_custom_id as shared_id_rule
+from batch_gateway.providers.openai.embeddings import AZURE_EMBEDDINGS_ENDPOINT, build_embeddings_request
+from batch_gateway.providers.structured import (
+    anthropic_answer_tool,
+    check_schema_extra,
+    openai_response_format,
+)
 from batch_gateway.providers.types import ProviderLimits
 
 OPENAI_ENDPOINT: Final = "/v1/chat/completions"
@@ -85,8 +95,11 @@ def _merge_extra(body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_openai_request(provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
-    """One ``/v1/chat/completions`` line of an OpenAI batch input file."""
+    """One ``/v1/chat/completions`` line of an OpenAI batch input file (``/v1/embeddings`` for an
+    embeddings job)."""
     check_extra(item.extra)
+    if spec.endpoint == "embeddings":
+        return build_embeddings_request(provider_custom_id, item, request_model(item, spec))
     messages: list[dict[str, str]] = []
     if spec.system_prompt:
         messages.append({"role": "system", "content": spec.system_prompt})
@@ -102,6 +115,9 @@ def build_openai_request(provider_custom_id: str, item: BatchItem, spec: JobSpec
     # extra={"max_tokens": n}; then we leave ours out, as the API refuses requests that set both.
     if "max_tokens" not in item.extra:
         body["max_completion_tokens"] = item.max_tokens
+    if spec.response_schema is not None:
+        check_schema_extra(item.extra, spec.provider)
+        body["response_format"] = openai_response_format(spec.response_schema)
     _merge_extra(body, item.extra)
     return {"custom_id": provider_custom_id, "method": "POST", "url": OPENAI_ENDPOINT, "body": body}
 
@@ -109,7 +125,7 @@ def build_openai_request(provider_custom_id: str, item: BatchItem, spec: JobSpec
 def build_azure_openai_request(provider_custom_id: str, item: BatchItem, spec: JobSpec) -> dict[str, Any]:
     """One line of an Azure OpenAI batch input file: the OpenAI line, routed as Azure names it."""
     request = build_openai_request(provider_custom_id, item, spec)
-    request["url"] = AZURE_OPENAI_ENDPOINT
+    request["url"] = AZURE_EMBEDDINGS_ENDPOINT if spec.endpoint == "embeddings" else AZURE_OPENAI_ENDPOINT
     return request
 
 
@@ -131,6 +147,9 @@ def build_anthropic_request(provider_custom_id: str, item: BatchItem, spec: JobS
     # Extended thinking refuses any temperature but the default; see build_openai_request.
     if not (_thinking_enabled(item.extra) and _temperature_is_default(item)):
         params["temperature"] = item.temperature
+    if spec.response_schema is not None:
+        check_schema_extra(item.extra, spec.provider)
+        params.update(anthropic_answer_tool(spec.response_schema))
     _merge_extra(params, item.extra)
     return {"custom_id": provider_custom_id, "params": params}
 

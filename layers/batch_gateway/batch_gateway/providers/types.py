@@ -44,6 +44,8 @@ class BatchProgress(BaseModel):
     request_counts: dict[str, int] = Field(default_factory=dict)
     # Readable reason when the whole batch failed (for example OpenAI validation errors).
     message: str | None = None
+    # True when the batch failed for the account's quota (OpenAI/Azure token_limit_exceeded): requeued.
+    quota_exceeded: bool = False
     raw: Any = None
 
 

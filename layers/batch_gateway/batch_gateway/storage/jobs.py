@@ -38,7 +38,10 @@ JOBS_BY_CREATED_AT_INDEX = "JobsByCreatedAt"
 # A (round, attempt) of a chunk: round 0 sends every item, later rounds the retried ones; attempt n
 # is the n-th resubmission of a round whose batch failed as a whole.
 Step = tuple[int, int]
-_STEP_FIELD = re.compile(r"batch_r(\d+)_a(\d+)(_intent_at)?")
+_STEP_FIELD = re.compile(r"batch_r(\d+)_a(\d+)(_intent_at|_end)?")
+# How a (round, attempt) ended when it did not end in results (``batch_r<r>_a<a>_end``).
+BATCH_END_QUOTA = "quota"  # refused or failed for the provider's quota: requeued
+BATCH_END_FAILED = "failed"  # failed as a whole for another reason: FailedBatchRetries counts it
 _ROUND_FIELD = re.compile(r"round_(\d+)")
 
 
@@ -78,13 +81,14 @@ def _gather_steps(item: Mapping[str, Any]) -> dict[str, Any]:
     """The flat per-(round, attempt) and per-round attributes of a stored item, grouped."""
     batches: dict[Step, Any] = {}
     intents: dict[Step, Any] = {}
+    ends: dict[Step, Any] = {}
     reports: dict[int, Any] = {}
     for name, value in item.items():
         if step := _STEP_FIELD.fullmatch(name):
-            (intents if step[3] else batches)[int(step[1]), int(step[2])] = value
+            {None: batches, "_intent_at": intents, "_end": ends}[step[3]][int(step[1]), int(step[2])] = value
         elif report := _ROUND_FIELD.fullmatch(name):
             reports[int(report[1])] = value
-    return {"batches": batches, "intents": intents, "round_reports": reports}
+    return {"batches": batches, "intents": intents, "batch_ends": ends, "round_reports": reports}
 
 
 def latest_step(item: Mapping[str, Any]) -> Step:
@@ -110,6 +114,10 @@ class ChunkRow(BaseModel):
     model: str | None = None
     item_count: int | None = None
     byte_count: int | None = None
+    # Intake's estimate: input tokens (OpenAI / Azure), and the units the chunk holds of its
+    # provider's quota while its batch runs (tokens, requests for Anthropic, 1 job for Bedrock).
+    estimated_tokens: int | None = None
+    quota_amount: int | None = None
     # Submit: the latest batch, which (round, attempt) it is, and every batch per (round, attempt).
     provider_batch_id: str | None = None
     round: int | None = None
@@ -117,6 +125,8 @@ class ChunkRow(BaseModel):
     submitted_at: float | None = None
     batches: dict[Step, str | None] = Field(default_factory=dict)
     intents: dict[Step, float | None] = Field(default_factory=dict)
+    # How a (round, attempt) ended when not in results: BATCH_END_QUOTA or BATCH_END_FAILED.
+    batch_ends: dict[Step, str] = Field(default_factory=dict)
     # Poll.
     provider_status: str | None = None
     request_counts: dict[str, int] | None = None
@@ -136,6 +146,9 @@ class ChunkRow(BaseModel):
     reported_batch: str | None = None
     reported_event: str | None = None
     reported_at: float | None = None
+    # A chunk whose child execution failed (RecordChunkFailure): why, readable, and when.
+    failure: str | None = None
+    failed_at: float | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -153,6 +166,21 @@ class ChunkRow(BaseModel):
     def intent_field(round_: int, attempt: int) -> str:
         """The attribute recording when Submit set out to create the batch of one (round, attempt)."""
         return f"{ChunkRow.batch_field(round_, attempt)}_intent_at"
+
+    @staticmethod
+    def end_field(round_: int, attempt: int) -> str:
+        """The attribute recording how a (round, attempt) ended (quota refusal or failure)."""
+        return f"{ChunkRow.batch_field(round_, attempt)}_end"
+
+    @property
+    def quota_requeues(self) -> int:
+        """Provider batches refused or failed for quota (each requeued the chunk)."""
+        return sum(1 for end in self.batch_ends.values() if end == BATCH_END_QUOTA)
+
+    @property
+    def failed_batches(self) -> int:
+        """Provider batches that failed as a whole for another reason than quota."""
+        return sum(1 for end in self.batch_ends.values() if end == BATCH_END_FAILED)
 
     @staticmethod
     def round_field(round_: int) -> str:

@@ -2,8 +2,8 @@
 
 A job's objects sit under two prefixes. ``staging/<job>/`` holds the working files the workflow
 reads and writes (each chunk's requests and index, per round, the results of each round and the
-chunk's merged results, the error results of lines skipped at intake); the reconciler deletes it
-once the job is past retention. ``results/<job>/`` holds what users read: results.jsonl,
+chunk's merged results, the error results of lines skipped at intake, the chunk list each execution
+reads); the reconciler deletes it once the job is past retention. ``results/<job>/`` holds what users read: results.jsonl,
 summary.json, errors.jsonl and the results too large for a results-table row.
 
 Every key is built here, so the layout has one home; nothing here talks to S3.
@@ -39,13 +39,23 @@ def chunk_round_results_key(job_id: str, chunk: int, round_: int) -> str:
 
 
 def chunk_results_key(job_id: str, chunk: int) -> str:
-    """A chunk's final keyed result lines (its rounds merged, the latest winning), in input order."""
+    """A chunk's final result lines (its rounds merged, the latest winning), in input order."""
     return f"{staging_prefix(job_id)}chunk-{chunk:04d}.results.jsonl"
 
 
 def invalid_results_key(job_id: str) -> str:
     """Error results of the lines skipped at intake (on_invalid=skip), keyed like chunk results."""
     return f"{staging_prefix(job_id)}invalid.results.jsonl"
+
+
+def manifest_prefix(job_id: str) -> str:
+    """Where a job's manifests sit: the only objects the state machine's role may read."""
+    return f"{staging_prefix(job_id)}manifests/"
+
+
+def manifest_key(job_id: str, execution_name: str) -> str:
+    """The chunk list one execution's Distributed Map reads (a JSON array of ChunkRef)."""
+    return f"{manifest_prefix(job_id)}{execution_name}.json"
 
 
 def results_key(job_id: str) -> str:
@@ -66,6 +76,16 @@ def errors_key(job_id: str) -> str:
 def large_result_key(job_id: str, line: int) -> str:
     """A result too large for a results-table row, stored whole (the row points at it)."""
     return f"results/{job_id}/items/{line:09d}.json"
+
+
+# Response schemas (structured answers) named by an upload's ``response-schema`` metadata key live
+# here; an API submission's under ``schemas/api/`` (named by the schema's hash).
+SCHEMAS_PREFIX = "schemas/"
+
+
+def schema_key(name: str) -> str:
+    """The key of the response schema ``name`` (a relative name such as ``tickets.json``)."""
+    return SCHEMAS_PREFIX + name
 
 
 def s3_uri(bucket: str, key: str) -> str:

@@ -1,10 +1,13 @@
-"""The results table (one row per input line) and the keyed result lines staged in S3.
+"""The results table (one row per input line) and the result files staged in S3.
 
 The results table is what the API pages through: rows keyed by (job_id, custom_id), a retried
 write overwriting the same row. A row over the configured size keeps its metadata and points at
-the whole result in S3 instead. Staged results files (each round's, each chunk's) hold keyed
-result lines, ``line<TAB>outcome<TAB>BatchResult JSON``: merging by line and counting outcomes
-then never parse the JSON. Both formats are written and read only through this module.
+the whole result in S3 instead. Each round's results file holds keyed result lines,
+``line<TAB>outcome<TAB>BatchResult JSON``: merging rounds and counting outcomes never parse the
+JSON. A chunk's final results file (and the skipped lines' one) holds the plain result lines, the
+bytes results.jsonl will hold, with a small sidecar of their input line numbers (runs of
+consecutive lines): Finalize copies contiguous files server-side and merges the rest by line.
+Every format is written and read only through this module.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
+from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult
 from batch_gateway.storage import keys, s3
 from batch_gateway.storage.aws import dynamodb_table
@@ -39,6 +45,90 @@ def split_keyed_result(raw: bytes) -> tuple[int, str, bytes]:
     """A staged result line back into its input line number, outcome and BatchResult JSON."""
     line, outcome, payload = raw.split(b"\t", 2)
     return int(line), outcome.decode(), payload
+
+
+LINES_SUFFIX = ".lines"
+
+
+class StagedWriter:
+    """Writes a staged results file: plain result lines, noting their input lines as runs."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self.size = 0
+        self.runs: list[list[int]] = []  # [first line, count], in file order
+
+    def write(self, line: int, result_json: bytes) -> None:
+        self._out.write(result_json + b"\n")
+        self.size += len(result_json) + 1
+        last = self.runs[-1] if self.runs else None
+        if last is not None and last[0] + last[1] == line:
+            last[1] += 1
+        else:
+            self.runs.append([line, 1])
+
+    def sidecar(self) -> bytes:
+        """The line-number sidecar: the results file's size, then ``first count`` per run."""
+        return b"".join([b"%d\n" % self.size, *(b"%d %d\n" % (first, n) for first, n in self.runs)])
+
+
+def upload_staged(path: Path, writer: StagedWriter, bucket: str, key: str) -> None:
+    """Upload a staged results file, then its sidecar (so a sidecar means a complete file)."""
+    s3.upload_file(path, bucket, key)
+    s3.put_bytes(bucket, key + LINES_SUFFIX, writer.sidecar(), "text/plain")
+
+
+@dataclass(frozen=True)
+class StagedSpan:
+    """A staged file's layout as Finalize needs it: its size and, if contiguous, its one line run."""
+
+    key: str
+    size: int
+    contiguous: bool
+    first: int = 0
+    count: int = 0
+    keyed: bool = False  # the keyed format of files staged before the sidecar (a job mid-upgrade)
+
+
+SIDECAR_HEAD_BYTES = 64  # holds the size and one run; a longer sidecar has several runs
+SIDECAR_BLOCK_BYTES = 64 * 1024
+
+
+def staged_spans(bucket: str, keys: list[str]) -> list[StagedSpan]:
+    """Each staged file's size and line run, from the head of its sidecar (small parallel GETs)."""
+    heads = s3.read_heads(bucket, [key + LINES_SUFFIX for key in keys], SIDECAR_HEAD_BYTES)
+    return [_span(key, head) for key, head in zip(keys, heads, strict=True)]
+
+
+def _span(key: str, head: bytes | None) -> StagedSpan:
+    if head is None:  # no sidecar: staged before it existed (keyed lines): merged, never copied
+        return StagedSpan(key, 0, contiguous=False, keyed=True)
+    size, *runs = [line for line in head.split(b"\n") if line]
+    if len(head) == SIDECAR_HEAD_BYTES or len(runs) > 1:  # several runs: its lines interleave
+        return StagedSpan(key, int(size), contiguous=False)
+    first, count = (int(n) for n in runs[0].split()) if runs else (0, 0)
+    return StagedSpan(key, int(size), contiguous=True, first=first, count=count)
+
+
+def iter_staged(bucket: str, key: str, keyed: bool = False) -> Iterator[tuple[int, bytes]]:
+    """``(input line, result JSON)`` of every line of a staged file, in file order (streamed).
+
+    ``keyed``: a file in the keyed format (staged by a version before the sidecar).
+    """
+    if keyed:
+        for _, raw in iter_numbered_lines(s3.open_object(bucket, key)):
+            line, _, payload = split_keyed_result(raw)
+            yield line, payload
+        return
+    # Ranged GETs of 64 KiB: a merge reads a sidecar per file side by side, and an open stream
+    # each would hold a socket each (the results stream already does).
+    runs = iter_numbered_lines(s3.RangedReader(bucket, key + LINES_SUFFIX), block_bytes=SIDECAR_BLOCK_BYTES)
+    next(runs, None)  # the size
+    payloads = iter_numbered_lines(s3.open_object(bucket, key))
+    for _, run in runs:
+        first, count = (int(n) for n in run.split())
+        for line in range(first, first + count):
+            yield line, next(payloads)[1]
 
 
 class ResultsRepository:

@@ -26,7 +26,7 @@ from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
 from batch_gateway.storage.chunk_index import read_index
 from batch_gateway.storage.jobs import ChunkRow, JobsRepository
-from batch_gateway.storage.results import ResultsRepository, keyed_result, split_keyed_result
+from batch_gateway.storage.results import ResultsRepository, StagedWriter, split_keyed_result, upload_staged
 from batch_gateway.workflow.finalize import finalize_job
 
 
@@ -88,15 +88,16 @@ def close_chunk(job_id: str, chunk: ChunkRow, reason: str, settings: Settings) -
     with tempfile.TemporaryDirectory(prefix="reconcile-") as tmp:
         path = Path(tmp) / "results.jsonl"
         with path.open("wb") as out:
+            staged = StagedWriter(out)
 
             def answered() -> Iterator[BatchResult]:
                 for line, outcome, payload in chunk_lines(job_id, bucket, chunk, f"no result: {reason}"):
                     setattr(counts, outcome, getattr(counts, outcome) + 1)
-                    out.write(keyed_result(line, payload, outcome))
+                    staged.write(line, payload)
                     yield BatchResult.model_validate_json(payload)
 
             rows.write(job_id, answered())
-        s3.upload_file(path, bucket, keys.chunk_results_key(job_id, chunk.chunk))
+        upload_staged(path, staged, bucket, keys.chunk_results_key(job_id, chunk.chunk))
     JobsRepository(settings.jobs_table).update_chunk(
         job_id,
         chunk.chunk,

@@ -37,7 +37,7 @@ from batch_gateway.triggers.resume import (
     start_execution,
 )
 from batch_gateway.workflow.finalize import mark_job_failed
-from batch_gateway.workflow.payloads import ChunkRef, ExecutionInput
+from batch_gateway.workflow.payloads import ChunkRef
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.client import SFNClient
@@ -176,8 +176,9 @@ class Reconciler:
         if job.finished_at is not None:
             self.records.reopen_job(job.job_id, f"resumed after the workflow {what}: {job.reason}")
         name = execution_name(job.job_id, resumes)
-        execution = ExecutionInput(job_id=job.job_id, bucket=self.settings.data_bucket, chunks=points)
-        start_execution(self.sfn, self.settings.state_machine_arn, name, execution)
+        start_execution(
+            self.sfn, self.settings.state_machine_arn, name, job.job_id, self.settings.data_bucket, points
+        )
         detail = f"the workflow {what}; resumed as {name} with {len(points)} uncollected chunk(s)"
         logger.info("job resumed", extra={"job_id": job.job_id, "execution": name, "chunks": len(points)})
         self.report.resumed.append(JobRepair(job_id=job.job_id, detail=detail))

@@ -1,11 +1,12 @@
 """Resuming a job whose workflow died: where each uncollected chunk starts again, and the execution.
 
-A resumed execution ``<job>-resume-<n>`` gets only the chunks not yet collected, each at its latest
-(round, attempt) as the chunk row records it (:meth:`~batch_gateway.storage.jobs.ChunkRow.latest_step`);
-a chunk whose round was collected and whose follow-up round is staged starts that round. Submit is
-exactly-once per (round, attempt) (a recorded batch is adopted, never created again) and collected
-chunks are not in the input at all, so nothing collected is redone or lost, and nothing is paid twice.
-The execution's name is the idempotency key: starting the same resume twice starts it once.
+A resumed execution ``<job>-resume-<n>`` gets only the chunks not yet collected (in its own
+manifest, ``workflow.manifests``), each at its latest (round, attempt) as the chunk row records it
+(:meth:`~batch_gateway.storage.jobs.ChunkRow.latest_step`); a chunk whose round was collected and
+whose follow-up round is staged starts that round. Submit is exactly-once per (round, attempt) (a
+recorded batch is adopted, never created again) and collected chunks are not in the manifest at all,
+so nothing collected is redone or lost, and nothing is paid twice. The execution's name is the
+idempotency key: starting the same resume twice starts it once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING
 from batch_gateway.models import BatchStatus, JobSummary
 from batch_gateway.storage import keys, s3
 from batch_gateway.storage.jobs import ChunkRow
-from batch_gateway.workflow.payloads import ChunkRef, ExecutionInput
+from batch_gateway.workflow.manifests import write_manifest
+from batch_gateway.workflow.payloads import ChunkRef
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.client import SFNClient
@@ -47,7 +49,11 @@ def resume_point(job_id: str, bucket: str, chunk: ChunkRow) -> ChunkRef | str:
     return ChunkRef(job_id=job_id, bucket=bucket, chunk=chunk.chunk, round=round_, attempt=attempt)
 
 
-def start_execution(sfn: SFNClient, state_machine_arn: str, name: str, execution: ExecutionInput) -> None:
-    """Start the named execution; one already there (an earlier try of this resume) is left running."""
+def start_execution(
+    sfn: SFNClient, state_machine_arn: str, name: str, job_id: str, bucket: str, points: list[ChunkRef]
+) -> None:
+    """Write the named execution's manifest (its chunks' resume points) and start it; one already
+    there (an earlier try of this resume) is left running."""
+    execution = write_manifest(job_id, bucket, name, points)
     with suppress(sfn.exceptions.ExecutionAlreadyExists):
         sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=execution.model_dump_json())

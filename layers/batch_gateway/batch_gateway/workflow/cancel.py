@@ -15,6 +15,7 @@ from batch_gateway.providers.errors import ProviderError
 from batch_gateway.providers.registry import provider_for
 from batch_gateway.settings import Settings
 from batch_gateway.storage.jobs import JobsRepository
+from batch_gateway.workflow.capacity import Capacity
 
 
 def cancel_job(job_id: str, settings: Settings) -> JobSummary:
@@ -26,11 +27,14 @@ def cancel_job(job_id: str, settings: Settings) -> JobSummary:
     if job.finished_at is not None:
         return job
     repo.request_cancel(job_id)
+    chunks = repo.chunk_rows(job_id)
     running = [
         chunk.provider_batch_id
-        for chunk in repo.chunk_rows(job_id)
+        for chunk in chunks
         if chunk.provider_batch_id and not chunk.collected and not chunk.batch_ended
     ]
+    # Chunks waiting for provider quota go to Submit now, which sees the cancel and ends them.
+    Capacity(settings).wake_job(job_id, job.provider, {chunk.model or job.model for chunk in chunks})
     if running:
         provider = provider_for(job.provider, settings)
         for batch_id in running:

@@ -5,9 +5,13 @@ the round's index (input order) is walked and each item's result read back: memo
 not answers, so it stays flat however large the answers are.
 
 After each round: a batch that failed as a whole is resubmitted (``failed_batch_retries``); items
-that ended with a retryable error (expired, 429, 5xx, overloaded) go out again in a follow-up round
+that ended with a retryable error (expired, 429, 5xx, overloaded, an answer that does not match the
+request's response schema) go out again in a follow-up round
 (``retry_rounds``); otherwise the rounds are merged, the later round winning for a retried line,
-into the chunk's results file and results-table rows.
+into the chunk's results file and results-table rows. A batch that failed for the provider's
+quota (``token_limit_exceeded``) is requeued instead: a new attempt slot, the chunk waits for
+room in the quota ledger, and FailedBatchRetries does not count it (``ChunkState.failures`` does
+the counting of the other failures).
 """
 
 from __future__ import annotations
@@ -23,12 +27,26 @@ from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult, BatchStatus, ResultCounts, add_usage
 from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.providers.registry import provider_for
+from batch_gateway.providers.structured import check_answer
 from batch_gateway.providers.types import Outcome, ProviderResult
 from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
 from batch_gateway.storage.chunk_index import decode_index_line
-from batch_gateway.storage.jobs import ChunkRow, JobsRepository, RoundReport
-from batch_gateway.storage.results import ResultsRepository, keyed_result, split_keyed_result
+from batch_gateway.storage.jobs import (
+    BATCH_END_FAILED,
+    BATCH_END_QUOTA,
+    ChunkRow,
+    JobsRepository,
+    RoundReport,
+)
+from batch_gateway.storage.results import (
+    ResultsRepository,
+    StagedWriter,
+    keyed_result,
+    split_keyed_result,
+    upload_staged,
+)
+from batch_gateway.workflow.capacity import Capacity
 from batch_gateway.workflow.payloads import Backoff, ChunkState, RetryPolicy
 
 
@@ -40,6 +58,8 @@ def min_batch_items(provider: str, settings: Settings) -> int:
 
 def _missing(state: ChunkState, message: str | None, cancel_requested: bool) -> tuple[Outcome, str, bool]:
     """Outcome, error and retryability of an item the provider returned nothing for."""
+    if state.quota_wait_expired:
+        return "errored", message or "not submitted: the chunk waited too long for provider quota", False
     if state.status is BatchStatus.FAILED:
         return "errored", f"the provider batch failed: {message or 'no reason given'}", False
     if not state.provider_batch_id:
@@ -110,6 +130,8 @@ def _collect_round(
         ):
             entry = decode_index_line(raw_index)
             found = spool.get(handle, entry.provider_custom_id)
+            if found is not None:  # an answer that does not match the request's schema: retryable
+                found = check_answer(found, raw_request)
             if found is None:
                 outcome, error, retryable = _missing(state, message, cancel_requested)
                 result = BatchResult(custom_id=entry.custom_id, line=entry.line, error=error)
@@ -140,7 +162,7 @@ def _round_lines(bucket: str, key: str, round_: int) -> Iterator[tuple[int, int,
         yield line, -round_, outcome, payload  # for the same line, the latest round sorts first
 
 
-def _final_results(state: ChunkState, counts: ResultCounts, out: IO[bytes]) -> Iterator[BatchResult]:
+def _final_results(state: ChunkState, counts: ResultCounts, out: StagedWriter) -> Iterator[BatchResult]:
     """Merge every round's results (latest round wins per line) into the chunk's results file."""
     streams = [
         _round_lines(state.bucket, keys.chunk_round_results_key(state.job_id, state.chunk, r), r)
@@ -152,7 +174,7 @@ def _final_results(state: ChunkState, counts: ResultCounts, out: IO[bytes]) -> I
             continue  # an earlier round's answer for a line a later round retried
         previous_line = line
         setattr(counts, outcome, getattr(counts, outcome) + 1)
-        out.write(keyed_result(line, payload, outcome))
+        out.write(line, payload)
         yield BatchResult.model_validate_json(payload)
 
 
@@ -175,9 +197,10 @@ def _finish_chunk(state: ChunkState, row: ChunkRow, settings: Settings, cancel_r
     with tempfile.TemporaryDirectory(prefix="finish-") as tmp:
         path = Path(tmp) / "results.jsonl"
         with path.open("wb") as out:
+            staged = StagedWriter(out)
             rows = ResultsRepository.for_writing(settings, state.bucket)
-            rows.write(state.job_id, _final_results(state, counts, out))
-        s3.upload_file(path, state.bucket, keys.chunk_results_key(state.job_id, state.chunk))
+            rows.write(state.job_id, _final_results(state, counts, staged))
+        upload_staged(path, staged, state.bucket, keys.chunk_results_key(state.job_id, state.chunk))
     final_status = _final_status(state, counts, cancel_requested)
     JobsRepository(settings.jobs_table).update_chunk(
         state.job_id,
@@ -198,8 +221,27 @@ def _resubmission(state: ChunkState, policy: RetryPolicy, cancel_requested: bool
     """Whether a batch that failed as a whole is submitted again (after a backoff)."""
     return (
         state.status is BatchStatus.FAILED
-        and state.attempt < policy.failed_batch_retries
+        and not state.quota_wait_expired
+        and state.failures < policy.failed_batch_retries
         and not cancel_requested
+    )
+
+
+def _requeue(state: ChunkState, repo: JobsRepository, backoff: Backoff) -> ChunkState:
+    """The batch failed for quota: a new attempt slot after a backoff (the chunk then waits for room)."""
+    repo.update_chunk(
+        state.job_id, state.chunk, {ChunkRow.end_field(state.round, state.attempt): BATCH_END_QUOTA}
+    )
+    logger.warning("provider batch failed for quota; requeued")
+    return state.model_copy(
+        update={
+            "attempt": state.attempt + 1,
+            "next_step": "submit",
+            "terminal": False,
+            "quota_exceeded": False,
+            "waiting_since": state.waiting_since or time.time(),
+            "wait_seconds": backoff.wait_before_attempt(state.attempt + 1),
+        }
     )
 
 
@@ -248,11 +290,20 @@ def collect_chunk(state: ChunkState, policy: RetryPolicy, backoff: Backoff, sett
     job = repo.get_job(state.job_id)
     cancel_requested = bool(job and job.cancel_requested)
     row = repo.chunk_row(state.job_id, state.chunk)
+    # Released here too when Poll did not see the end (idempotent: the ledger releases once).
+    Capacity(settings).end_batch(state, state.provider, state.model, quota_refused=state.quota_exceeded)
+    if state.quota_exceeded and not cancel_requested:
+        return _requeue(state, repo, backoff)
+    if state.status is BatchStatus.FAILED and not state.quota_wait_expired:
+        repo.update_chunk(
+            state.job_id, state.chunk, {ChunkRow.end_field(state.round, state.attempt): BATCH_END_FAILED}
+        )
     if _resubmission(state, policy, cancel_requested):
         logger.warning("provider batch failed; resubmitting", extra={"reason": row.message})
         return state.model_copy(
             update={
                 "attempt": state.attempt + 1,
+                "failures": state.failures + 1,
                 "next_step": "submit",
                 "terminal": False,
                 "wait_seconds": backoff.wait_before_attempt(state.attempt + 1),
@@ -275,6 +326,8 @@ def collect_chunk(state: ChunkState, policy: RetryPolicy, backoff: Backoff, sett
             update={
                 "round": state.round + 1,
                 "attempt": 0,
+                "failures": 0,
+                "waiting_since": None,
                 "next_step": "submit",
                 "terminal": False,
                 "wait_seconds": 1,

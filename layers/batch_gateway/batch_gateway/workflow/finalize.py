@@ -1,10 +1,12 @@
 """Finalize and MarkFailed: how a job ends, whichever way it ends.
 
-Finalize merges every chunk's staged results (and the error results of lines skipped at intake)
+Finalize joins every chunk's staged results (and the error results of lines skipped at intake)
 into one results.jsonl in input order, sums the chunks' counts, usage and retry rounds into the
-job row, prices the usage, and writes summary.json. Each staged file is already in input order, so
-a k-way merge streams the whole file in one pass with one line per file in memory, and the upload
-is a streamed multipart upload: neither memory nor /tmp grows with the job.
+job row, prices the usage, and writes summary.json. When each staged file is one run of input
+lines (one model per job, no skipped lines between), the files are concatenated server-side
+(``UploadPartCopy``): no result byte passes through the function. Otherwise (several models, or
+skipped lines interleaving) each file, already in input order, feeds a k-way merge by line number
+streamed into a multipart upload: neither memory nor /tmp grows with the job.
 
 MarkFailed is the workflow's catch-all: the job ends failed with a readable reason (the Catch's
 ``{Error, Cause}`` made into one sentence); staged inputs and collected chunks are kept, so the
@@ -18,17 +20,19 @@ import io
 import json
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 from batch_gateway.cost import job_cost
-from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchStatus, JobSummary, ResultCounts, add_usage
 from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
 from batch_gateway.storage.jobs import ChunkRow, JobsRepository
-from batch_gateway.storage.results import split_keyed_result
+from batch_gateway.storage.results import StagedSpan, iter_staged, staged_spans
+from batch_gateway.workflow.capacity import provider_batch_report
 
+NDJSON = "application/x-ndjson"
 # When chunks end differently, the job reports the most severe ending; counts tell the detail.
 _SEVERITY = [BatchStatus.COMPLETED, BatchStatus.EXPIRED, BatchStatus.CANCELLED, BatchStatus.FAILED]
 
@@ -54,20 +58,42 @@ class IteratorStream(io.RawIOBase):
         return size
 
 
-def _keyed_lines(bucket: str, key: str) -> Iterator[tuple[int, bytes]]:
-    for _, raw in iter_numbered_lines(s3.open_object(bucket, key)):
-        line, _, payload = split_keyed_result(raw)
-        yield line, payload
-
-
-def merged_results(bucket: str, keys: list[str]) -> Iterator[bytes]:
+def merged_results(bucket: str, spans: list[StagedSpan]) -> Iterator[bytes]:
     """Result lines of every staged results file, merged into input-line order.
 
     Each staged file is already in line order; chunks of different models (and skipped invalid
     lines) interleave, so a k-way merge restores the input order while holding one line per file.
     """
-    for _, payload in heapq.merge(*(_keyed_lines(bucket, key) for key in keys)):
+    for _, payload in heapq.merge(*(iter_staged(bucket, span.key, span.keyed) for span in spans)):
         yield payload + b"\n"
+
+
+def in_input_order(spans: list[StagedSpan]) -> list[StagedSpan] | None:
+    """The staged files in input order if each is one run of lines and no two overlap, else None."""
+    if not all(span.contiguous for span in spans):
+        return None
+    ordered = sorted((span for span in spans if span.count), key=lambda span: span.first)
+    for before, after in pairwise(ordered):
+        if after.first < before.first + before.count:
+            return None
+    return ordered
+
+
+def write_results(bucket: str, staged: list[str], key: str) -> str:
+    """Write results.jsonl from the staged files: copied server-side where order allows, else merged.
+
+    Returns how: ``copy`` or ``merge``.
+    """
+    spans = staged_spans(bucket, staged)
+    ordered = in_input_order(spans)
+    if ordered is not None:
+        parts = s3.concatenate([(span.key, span.size) for span in ordered], bucket, key, NDJSON)
+        logger.info("results copied server-side", extra={"files": len(ordered), "parts": parts})
+        return "copy"
+    stream = io.BufferedReader(IteratorStream(merged_results(bucket, spans)), buffer_size=8 * 1024 * 1024)
+    s3.upload_stream(stream, bucket, key, NDJSON)
+    logger.info("results merged by line", extra={"files": len(staged)})
+    return "merge"
 
 
 def job_status(chunk_statuses: list[BatchStatus]) -> BatchStatus:
@@ -89,8 +115,7 @@ def finalize_job(job_id: str, bucket: str, settings: Settings) -> JobSummary:
     staged = [keys.chunk_results_key(job_id, c.chunk) for c in chunks]
     if job.invalid_count:  # lines skipped at intake (on_invalid=skip) have staged error results
         staged.append(keys.invalid_results_key(job_id))
-    stream = io.BufferedReader(IteratorStream(merged_results(bucket, staged)), buffer_size=8 * 1024 * 1024)
-    s3.upload_stream(stream, bucket, keys.results_key(job_id), "application/x-ndjson")
+    write_results(bucket, staged, keys.results_key(job_id))
     counts, usage = ResultCounts(invalid=job.invalid_count), dict[str, int]()
     for chunk in chunks:
         counts = counts.add(chunk.counts or ResultCounts())
@@ -102,6 +127,7 @@ def finalize_job(job_id: str, bucket: str, settings: Settings) -> JobSummary:
     job.results_uri = keys.s3_uri(bucket, keys.results_key(job_id))
     job.finished_at = time.time()
     job.reason = _reason(job, chunks)
+    job.provider_batches = provider_batch_report(job, chunks, settings)
     repo.save_job(job)
     s3.put_json(bucket, keys.summary_key(job_id), job.model_dump(mode="json", exclude={"raw"}))
     _record_metrics(job)
@@ -177,6 +203,8 @@ def mark_job_failed(job_id: str, bucket: str, error: dict[str, Any] | None, sett
     job.status = BatchStatus.FAILED
     job.reason = readable_failure(error)
     job.finished_at = time.time()
+    # The job's batches in flight give their provider quota back to the stack's other jobs.
+    job.provider_batches = provider_batch_report(job, repo.chunk_rows(job_id), settings)
     repo.save_job(job)
     s3.put_json(bucket, keys.summary_key(job_id), job.model_dump(mode="json", exclude={"raw"}))
     metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)

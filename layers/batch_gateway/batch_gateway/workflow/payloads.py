@@ -4,9 +4,11 @@ Each handler parses its event with one of these models and returns one: a name h
 of a ``Payload`` block of the state machine (or of the execution input intake and the reconciler
 build), so the contract between the state machine and the Lambda functions is read in one place.
 
-- execution input: :class:`ExecutionInput` (the Map iterates ``chunks``, one :class:`ChunkRef` each);
+- execution input: :class:`ExecutionInput` (the Distributed Map reads the job's manifest, a JSON array of
+  :class:`ChunkRef`, from S3: each item is one chunk's child execution, see ``storage.manifests``);
 - SubmitChunk: :class:`SubmitInput` -> :class:`ChunkState`; PollChunk: :class:`PollInput` -> ChunkState;
 - AwaitProvider: :class:`AwaitProviderInput` -> :class:`AwaitProviderOutput`;
+- AwaitCapacity: :class:`AwaitCapacityInput` -> :class:`AwaitProviderOutput`;
 - CollectChunk: :class:`CollectInput` -> ChunkState; Finalize: :class:`FinalizeInput` ->
   :class:`FinalizeOutput`; MarkFailed: :class:`MarkFailedInput` -> :class:`MarkFailedOutput`.
 """
@@ -31,6 +33,11 @@ class ChunkRef(BaseModel):
     chunk: int = Field(ge=1)
     round: int = Field(default=0, ge=0)
     attempt: int = Field(default=0, ge=0)
+    # Batches of this round that failed for a reason other than quota (FailedBatchRetries counts
+    # these; a quota refusal takes a new attempt slot without counting here).
+    failures: int = Field(default=0, ge=0)
+    # When the chunk began to wait for quota without a batch getting through (None: not waiting).
+    waiting_since: float | None = None
 
 
 class Backoff(BaseModel):
@@ -66,24 +73,23 @@ class ChunkState(ChunkRef):
     wait_seconds: int
     terminal: bool = False
     polls: int = 0
-    next_step: Literal["poll", "submit", "done"] = "poll"
+    next_step: Literal["poll", "submit", "done", "wait_capacity"] = "poll"
+    # The provider refused or failed the batch for quota (requeued, not counted as a failure).
+    quota_exceeded: bool = False
+    # The chunk waited longer than CapacityMaxWaitSeconds for quota: its items end with row.message.
+    quota_wait_expired: bool = False
 
 
 class ExecutionInput(BaseModel):
-    """What an execution starts with: the job and the chunks its Map submits (chunk contents stay in S3)."""
+    """What an execution starts with: the job and where its manifest is (the chunk list stays in S3).
+
+    The input is the same size whatever the chunk count (Step Functions caps a state's input at
+    256 KiB); the Distributed Map reads the manifest's items, one :class:`ChunkRef` each.
+    """
 
     job_id: str
     bucket: str
-    chunks: list[ChunkRef]
-
-    @classmethod
-    def for_new_job(cls, job_id: str, bucket: str, chunks: list[int]) -> ExecutionInput:
-        """The input of a job's first execution: every chunk from round 0, attempt 0."""
-        return cls(
-            job_id=job_id,
-            bucket=bucket,
-            chunks=[ChunkRef(job_id=job_id, bucket=bucket, chunk=chunk) for chunk in chunks],
-        )
+    manifest_key: str = Field(min_length=1)
 
 
 class SubmitInput(BaseModel):
@@ -119,6 +125,13 @@ class AwaitProviderInput(BaseModel):
     task_token: str = Field(min_length=1)
 
 
+class AwaitCapacityInput(BaseModel):
+    """AwaitCapacity's Payload: the chunk waiting for quota (Submit's state) and the task's token."""
+
+    state: ChunkState
+    task_token: str = Field(min_length=1)
+
+
 class AwaitProviderOutput(BaseModel):
     """What AwaitProvider returns once the token is parked (the task then waits for the token)."""
 
@@ -141,11 +154,16 @@ class FinalizeOutput(BaseModel):
 
 
 class MarkFailedInput(BaseModel):
-    """MarkFailed's Payload: the job and the Catch's ``{Error, Cause}`` (None when there is none)."""
+    """MarkFailed's Payload: the job and the Catch's ``{Error, Cause}`` (None when there is none).
+
+    With ``chunk`` it is a chunk's child execution reporting why that chunk failed (RecordChunkFailure):
+    the error is recorded on the chunk row and the job's execution ends the job.
+    """
 
     job_id: str
     bucket: str
     error: dict[str, Any] | None = None
+    chunk: int | None = Field(default=None, ge=1)
 
 
 class MarkFailedOutput(BaseModel):

@@ -1,10 +1,14 @@
-"""The emulated OpenAI Batches API: create (checks, scenario, token limit), retrieve, list, cancel.
+"""The emulated OpenAI Batches API: create (checks, scenario, token quota), retrieve, list, cancel.
 
 A batch moves on when it is retrieved (``lifecycle``), as its scenario says (see ``scenarios``);
 when it ends, its output and error files are in the store for the Files API to serve.
 :class:`OpenAIBatches` builds on :class:`~batch_gateway_local.emulator.openai.files.OpenAIFiles`
 (a batch reads its input file and writes its result files); a dialect (Azure) changes ``name``,
-``chat_endpoint``, ``expires_at`` and where its batches live.
+``chat_endpoint``, ``embeddings_endpoint``, ``expires_at``, the quota message and where its batches
+live. The enqueued-token quota (``Limits.openai_enqueued_tokens``, per model over active batches)
+counts each line's prompt tokens the emulator's way (``tokens``): a batch over it is created and then
+fails ``token_limit_exceeded``, as OpenAI and Azure do; the most it held is in the store's high-water
+marks.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from batch_gateway_local.emulator.answers import prompt_tokens
 from batch_gateway_local.emulator.common import choose_scenario, guard, paginate, parse_limit
-from batch_gateway_local.emulator.openai.completions import split_messages
+from batch_gateway_local.emulator.openai.embeddings import EMBEDDINGS_ENDPOINT
+from batch_gateway_local.emulator.openai.endpoints import body_prompt_tokens
 from batch_gateway_local.emulator.openai.files import OpenAIFiles
 from batch_gateway_local.emulator.openai.lifecycle import advance
 from batch_gateway_local.emulator.openai.replies import (
@@ -59,7 +63,8 @@ class OpenAIBatches(OpenAIFiles):
 
     name = "openai"
     chat_endpoint = CHAT_ENDPOINT
-    """The batch ``endpoint`` and request-line ``url`` accepted."""
+    """The batch ``endpoint`` and request-line ``url`` of chat completions."""
+    embeddings_endpoint = EMBEDDINGS_ENDPOINT
 
     def __init__(self, store: Store) -> None:
         super().__init__(store)
@@ -77,7 +82,12 @@ class OpenAIBatches(OpenAIFiles):
         limits = self.store.config.limits
         assert stored.lines is not None  # _input_file checked it
         items, issues, model = validate_lines(
-            stored.lines, endpoint, len(stored.data), limits.openai_max_requests, limits.openai_max_file_bytes
+            stored.lines,
+            endpoint,
+            len(stored.data),
+            limits.openai_max_requests,
+            limits.openai_max_file_bytes,
+            stored.invalid_lines,
         )
         context = CreateContext(
             provider="openai",
@@ -89,10 +99,7 @@ class OpenAIBatches(OpenAIFiles):
             raise ApiError(rejection)
         if not issues:
             _apply_item_faults(scenario, context, items)
-        tokens = 0
-        for item in items:
-            system, others, _ = split_messages(item.body)
-            tokens += prompt_tokens(system, others)
+        tokens = sum(body_prompt_tokens(endpoint, item.body) for item in items)
         now = int(self.store.now())
         batch = OpenAIBatch(
             id=self.store.new_id("batch_"),
@@ -110,9 +117,8 @@ class OpenAIBatches(OpenAIFiles):
             prompt_tokens=tokens,
         )
         with self.store.lock:
-            cap = limits.openai_enqueued_tokens
-            if cap is not None and not issues:
-                self._check_enqueued_tokens(batch, cap)
+            if not issues:
+                self._enqueue_tokens(batch, self.store.config.limits.openai_enqueued_tokens)
             self.batches[batch.id] = batch
             self.store.batches_created[self.name] += 1
         with batch.lock:
@@ -139,11 +145,11 @@ class OpenAIBatches(OpenAIFiles):
                     param="completion_window",
                 )
             )
-        if endpoint != self.chat_endpoint:
+        if endpoint not in (self.chat_endpoint, self.embeddings_endpoint):
             raise ApiError(
                 bad(
                     f"Invalid value for 'endpoint': {endpoint!r}. "
-                    f"The emulator supports {self.chat_endpoint!r}.",
+                    f"The emulator supports {self.chat_endpoint!r} and {self.embeddings_endpoint!r}.",
                     param="endpoint",
                 )
             )
@@ -154,8 +160,8 @@ class OpenAIBatches(OpenAIFiles):
     def _input_file(self, file_id: str) -> StoredFile:
         with self.store.lock:
             stored = self.store.files.get(file_id)
-        if stored is None:
-            raise ApiError(bad(f"Invalid 'input_file_id': {file_id!r}. No such file.", param="input_file_id"))
+        if stored is None:  # OpenAI answers an unknown file with 404, as a retrieve would
+            raise ApiError(not_found("File", file_id))
         if stored.purpose != "batch" or stored.lines is None:
             raise ApiError(
                 bad(
@@ -165,22 +171,29 @@ class OpenAIBatches(OpenAIFiles):
             )
         return stored
 
-    def _check_enqueued_tokens(self, batch: OpenAIBatch, cap: int) -> None:
-        """OpenAI's enqueued-token limit per model (store lock held): over it, the batch fails."""
+    def _enqueue_tokens(self, batch: OpenAIBatch, cap: int | None) -> None:
+        """The enqueued-token quota of the batch's model (store lock held): over it, the batch fails;
+        within it, the batch holds its tokens until it ends (the high-water mark records the total)."""
         enqueued = sum(
             b.prompt_tokens
             for b in self.batches.values()
             if b.model == batch.model and b.status in ACTIVE and not b.issues
         )
-        if enqueued + batch.prompt_tokens > cap:
+        if cap is not None and enqueued + batch.prompt_tokens > cap:
             batch.issues.append(
-                issue(
-                    "token_limit_exceeded",
-                    f"Enqueued token limit reached for {batch.model}. Limit: {cap} enqueued tokens; "
-                    f"already enqueued: {enqueued}, this batch: {batch.prompt_tokens}. "
-                    "Please try submitting your requests again later.",
-                )
+                issue("token_limit_exceeded", self.token_limit_message(str(batch.model), cap))
             )
+            return
+        self.store.note_held(self.name, str(batch.model), enqueued + batch.prompt_tokens)
+
+    @staticmethod
+    def token_limit_message(model: str, cap: int) -> str:
+        """OpenAI's message for a batch over the enqueued-token limit (its own wording)."""
+        return (
+            f"Enqueued token limit reached for {model} in organization org-emulator. "
+            f"Limit: {cap:,} enqueued tokens. "
+            "Please try again once some in_progress batches have been completed."
+        )
 
     @staticmethod
     def _check_metadata(metadata: Any) -> None:

@@ -3,7 +3,8 @@
 :func:`check_request` gives the status OpenAI would answer the body with (400 for a malformed body or
 the emulator's error marker, 500 for the server-error marker) and the error body; :func:`chat_completion`
 gives the ``chat.completion`` object, with a deterministic answer, a tool call when the prompt asks
-for one, and token usage counted the way ``answers`` estimates it.
+for one, and token usage: the prompt counted by ``tokens`` (as the quota counts it), the answer as ``answers``
+estimates it.
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ from batch_gateway_local.emulator.answers import (
     MARKER_ERROR_400,
     MARKER_ERROR_500,
     MARKER_TOOL,
+    AnswerMemory,
     answer,
     content_text,
+    estimate_tokens,
     has_marker,
-    prompt_tokens,
+    json_schema_format,
     stable_id,
+    structured_answer,
     tool_arguments,
     tool_call_tokens,
 )
 from batch_gateway_local.emulator.openai.replies import ROLES
+from batch_gateway_local.emulator.tokens import chat_prompt_tokens
 
 
 def split_messages(body: dict[str, Any]) -> tuple[str | None, list[str], list[str]]:
@@ -119,15 +124,22 @@ def _first_function_tool(tools: Any) -> tuple[str, Any] | None:
     return None
 
 
-def chat_completion(body: dict[str, Any], *, seed: str, created: int) -> dict[str, Any]:
-    """A chat.completion object answering `body` (which must pass `check_request`)."""
+def chat_completion(
+    body: dict[str, Any], *, seed: str, created: int, memory: AnswerMemory | None = None
+) -> dict[str, Any]:
+    """A chat.completion object answering `body` (which must pass `check_request`); `memory`: the
+    server's, for the `[[emulator:bad-json]]` marker (see `answers.structured_answer`)."""
     model = str(body.get("model"))
-    system, others, users = split_messages(body)
+    system, _, users = split_messages(body)
     user_message = users[-1] if users else ""
-    prompt = prompt_tokens(system, others)
+    prompt = chat_prompt_tokens(body)
     tool = _first_function_tool(body.get("tools"))
     message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
-    if tool is not None and MARKER_TOOL in user_message:
+    schema = json_schema_format(body)
+    if schema is not None:
+        message["content"] = json.dumps(structured_answer(schema, body, user_message, memory))
+        finish, completion = "stop", estimate_tokens(message["content"])
+    elif tool is not None and MARKER_TOOL in user_message:
         name, parameters = tool
         args = tool_arguments(parameters, user_message)
         message["tool_calls"] = [

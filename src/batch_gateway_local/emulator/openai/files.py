@@ -1,7 +1,7 @@
 """The emulated OpenAI Files API: upload (multipart), retrieve, list, delete, download content.
 
-A ``purpose=batch`` upload is parsed as JSONL at once (a malformed file fails the upload, as on
-OpenAI). Downloads of a batch's output and error files go through the batch's scenario, which may cut
+A ``purpose=batch`` upload is parsed as JSONL at once; as on OpenAI a line that is not JSON does not
+fail the upload (the batch made from it fails, naming the line), a file that is not UTF-8 does. Downloads of a batch's output and error files go through the batch's scenario, which may cut
 the stream short on purpose (``flaky-download``): the reason this emulator serves HTTP itself.
 """
 
@@ -48,11 +48,12 @@ class OpenAIFiles:
             raise ApiError(bad("File is too large.", param="file"))
         filename = file_part.filename or "upload"
         lines: list[tuple[int, Any]] | None = None
+        invalid: list[int] = []
         if purpose == "batch":
             if not filename.endswith(".jsonl"):
                 raise ApiError(bad("Invalid file format for Batch API. Must be .jsonl", param="file"))
             try:
-                lines = parse_jsonl(data)
+                lines, invalid = parse_jsonl(data)
             except ValueError as exc:
                 raise ApiError(bad(f"Invalid file format for Batch API. {exc}", param="file")) from None
         now = int(self.store.now())
@@ -64,6 +65,7 @@ class OpenAIFiles:
             data=data,
             expires_at=now + 30 * DAY if purpose == "batch" else None,
             lines=lines,
+            invalid_lines=invalid,
         )
         with self.store.lock:
             self.store.files[stored.id] = stored
@@ -91,7 +93,12 @@ class OpenAIFiles:
         purpose = request.query.get("purpose")
         with self.store.lock:
             files = [f for f in self.store.files.values() if purpose is None or f.purpose == purpose]
-        if request.query.get("order", "desc") == "desc":
+        order = request.query.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise ApiError(
+                bad(f"Invalid value for 'order': {order!r}. Expected 'asc' or 'desc'.", param="order")
+            )
+        if order == "desc":
             files.reverse()
         page, has_more = paginate(
             files, lambda f: f.id, after=request.query.get("after"), before=None, limit=limit

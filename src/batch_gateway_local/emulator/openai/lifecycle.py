@@ -2,7 +2,7 @@
 
 :func:`advance` takes a batch one step as its scenario says: ``validating`` -> ``in_progress`` (or
 ``failed`` with the file's issues) -> ``finalizing`` -> ``completed``, or ``expired``/``cancelled``.
-When it ends, the finished lines are answered (``completions``) and written as the batch's output and
+When it ends, the finished lines are answered (``endpoints``: chat completions or embeddings) and written as the batch's output and
 error files, in the emulator's result order, with the batch's usage.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from batch_gateway_local.emulator.answers import stable_id
 from batch_gateway_local.emulator.common import emission_order
-from batch_gateway_local.emulator.openai.completions import chat_completion, check_request
+from batch_gateway_local.emulator.openai.endpoints import answer_body, check_body
 from batch_gateway_local.emulator.openai.replies import DAY, TERMINAL, UNFINISHED_MESSAGES
 from batch_gateway_local.emulator.openai.validation import issue
 from batch_gateway_local.emulator.protocol import dumps
@@ -91,11 +91,13 @@ def _finish(store: Store, batch: OpenAIBatch, status: str, unfinished_code: str 
         if idx < batch.finished:
             seed = f"{batch.id}/{item.custom_id}"
             if item.status_code == 200:
-                body = chat_completion(item.body, seed=seed, created=now)
+                body = answer_body(
+                    batch.endpoint, item.body, seed=seed, created=now, memory=store.answer_memory
+                )
                 input_tokens += body["usage"]["prompt_tokens"]
-                output_tokens += body["usage"]["completion_tokens"]
+                output_tokens += body["usage"].get("completion_tokens", 0)
             else:
-                body = item.error_body or check_request(item.body)[1] or {}
+                body = item.error_body or check_body(batch.endpoint, item.body)[1] or {}
             response = {
                 "status_code": item.status_code,
                 "request_id": stable_id("req_", seed, length=32),

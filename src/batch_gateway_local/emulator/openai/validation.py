@@ -1,7 +1,8 @@
 """An uploaded batch input file checked as OpenAI checks it before a batch starts.
 
-:func:`parse_jsonl` reads the upload (UTF-8, one JSON value a line; a bad line fails the upload);
-:func:`validate_lines` checks the file (size, request count) and each line (an object with
+:func:`parse_jsonl` reads the upload (UTF-8, one JSON value a line; a line that is not JSON is kept
+by number: as on OpenAI the upload succeeds and the batch fails with ``invalid_json_line``);
+:func:`validate_lines` checks the file (size, request count) and each line (JSON, an object with
 ``custom_id``, ``method``, ``url``, ``body``; unique ids; POST to the batch's endpoint; one model for
 the whole file) and returns the accepted items, the issues (at most ``MAX_REPORTED_ISSUES``, shown as
 the failed batch's ``errors``) and the model.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from batch_gateway_local.emulator.openai.completions import check_request
+from batch_gateway_local.emulator.openai.endpoints import check_body
 from batch_gateway_local.emulator.openai.replies import MAX_REPORTED_ISSUES
 from batch_gateway_local.emulator.state import OpenAIItem
 
@@ -32,17 +33,27 @@ class _Issues:
             self.found.append(issue(code, message, line, param))
 
 
+INVALID_JSON_MESSAGE = "This line is not parseable as valid JSON."
+
+
 def validate_lines(
-    lines: list[tuple[int, Any]], endpoint: str, size: int, max_requests: int, max_bytes: int
+    lines: list[tuple[int, Any]],
+    endpoint: str,
+    size: int,
+    max_requests: int,
+    max_bytes: int,
+    invalid_lines: list[int] | None = None,
 ) -> tuple[list[OpenAIItem], list[dict[str, Any]], str | None]:
     """Validate parsed input lines as OpenAI does before a batch starts: (items, issues, model)."""
     issues = _Issues()
+    for lineno in invalid_lines or []:
+        issues.add("invalid_json_line", INVALID_JSON_MESSAGE, lineno)
     if size > max_bytes:
         issues.add(
             "file_too_large",
             f"The input file is {size} bytes; a batch input file may be at most {max_bytes} bytes.",
         )
-    if not lines:
+    if not lines and not invalid_lines:
         issues.add("empty_file", "The input file is empty.")
     if len(lines) > max_requests:
         issues.add(
@@ -80,7 +91,7 @@ class _LineChecker:
             code, message, param = problem
             self.issues.add(code, message, lineno, param)
             return None
-        status, _ = check_request(obj["body"])
+        status, _ = check_body(self.endpoint, obj["body"])
         return OpenAIItem(line=lineno, custom_id=obj["custom_id"], body=obj["body"], status_code=status)
 
     def _envelope_problem(self, lineno: int, obj: dict[str, Any]) -> Problem | None:
@@ -124,18 +135,20 @@ class _LineChecker:
         return None
 
 
-def parse_jsonl(data: bytes) -> list[tuple[int, Any]]:
-    """(line number, parsed value) for each non-blank line; ValueError names the bad line."""
+def parse_jsonl(data: bytes) -> tuple[list[tuple[int, Any]], list[int]]:
+    """(line number, parsed value) for each non-blank JSON line, and the numbers of the lines that are
+    not JSON; ValueError when the file is not UTF-8."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"The file is not valid UTF-8 ({exc.reason} at byte {exc.start}).") from None
     parsed: list[tuple[int, Any]] = []
+    invalid: list[int] = []
     for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
             parsed.append((lineno, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"Line {lineno} is not valid JSON: {exc.msg}.") from None
-    return parsed
+        except json.JSONDecodeError:
+            invalid.append(lineno)
+    return parsed, invalid

@@ -90,6 +90,7 @@ class InProcessLambdaRuntime:
         self._lock = threading.RLock()
         self._records_lock = threading.Lock()
         self._lock_timeout = lock_timeout
+        self._lock_moved_at = time.monotonic()  # the last time an invocation took or left the lock
         self._handlers = HandlerModules()
         self._invocations: list[Invocation] = []
         self._patcher: Any = None
@@ -174,7 +175,7 @@ class InProcessLambdaRuntime:
             started_at=time.time(),
         )
         buffer = io.StringIO()
-        if not self._lock.acquire(timeout=self._lock_timeout):
+        if not self._acquire():
             record.error = {
                 "errorMessage": (
                     f"waited {self._lock_timeout:.0f} s for another in-process invocation to finish; "
@@ -188,8 +189,21 @@ class InProcessLambdaRuntime:
             with capturing(buffer):
                 self._run(function, record, buffer)
         finally:
+            self._lock_moved_at = time.monotonic()
             self._lock.release()
         return self._finish(function, record, buffer)
+
+    def _acquire(self) -> bool:
+        """Take the lock; False once no invocation took or left it for ``lock_timeout`` (a deadlock).
+
+        The lock is not fair: with hundreds of chunks polling at once one invocation may wait longer
+        than the timeout while others run, which is progress, not a deadlock.
+        """
+        while not self._lock.acquire(timeout=min(1.0, self._lock_timeout)):
+            if time.monotonic() - self._lock_moved_at > self._lock_timeout:
+                return False
+        self._lock_moved_at = time.monotonic()
+        return True
 
     def _finish(
         self, function: LambdaFunction, record: Invocation, buffer: io.StringIO

@@ -63,7 +63,8 @@ class AnthropicBatchProvider(SdkBatchProvider["Anthropic"]):
     def submit(self, requests_file: Path, spec: JobSpec, metadata: dict[str, str]) -> SubmittedBatch:
         """Create the batch. Message Batches take no metadata: the caller keeps its own records."""
         requests = cast("list[batch_create_params.Request]", read_requests(requests_file))
-        with self._errors("the batch"):
+        # A 429 on create is the queue of requests in batches being full: a quota refusal.
+        with self._errors("the batch", quota_on_429=True):
             batch = self.client.messages.batches.create(requests=requests)
         progress = self._progress(batch)
         return SubmittedBatch(provider_batch_id=batch.id, status=progress.status, raw=progress.raw)
@@ -117,7 +118,7 @@ class AnthropicBatchProvider(SdkBatchProvider["Anthropic"]):
 
         return anthropic.APIConnectionError
 
-    def _errors(self, subject: str) -> AbstractContextManager[None]:
+    def _errors(self, subject: str, quota_on_429: bool = False) -> AbstractContextManager[None]:
         import anthropic
 
         return readable_sdk_errors(
@@ -126,4 +127,5 @@ class AnthropicBatchProvider(SdkBatchProvider["Anthropic"]):
             anthropic.APIStatusError,
             anthropic.APIConnectionError,
             anthropic.AnthropicError,
+            quota_on_429=quota_on_429,
         )

@@ -7,11 +7,13 @@ reads one ``message`` (text blocks joined, thinking, tool_use calls, stop reason
 ``prompt_tokens`` counts cached input too, as OpenAI's does); Bedrock's Claude output is the same
 message, so ``bedrock/parsing`` uses it. :func:`anthropic_progress` reads a ``message_batch``
 (``in_progress``, ``canceling``, ``ended``) into ``BatchProgress``, telling a cancelled or wholly
-expired batch from a completed one by its request counts.
+expired batch from a completed one by its request counts. A structured answer (the input of the
+gateway's forced tool, ``providers.structured``) becomes ``parsed``, and its JSON the ``content``.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from batch_gateway.models import BatchStatus, FinishReason, LLMResponse, ToolCall
@@ -24,6 +26,7 @@ from batch_gateway.providers.parsing import (
     json_text,
     tool_arguments,
 )
+from batch_gateway.providers.structured import ANSWER_NAME
 from batch_gateway.providers.types import BatchProgress, ProviderResult
 
 _ANTHROPIC_STOP = {
@@ -67,6 +70,7 @@ def parse_anthropic_message(message: dict[str, Any]) -> LLMResponse:
     texts: list[str] = []
     thinking: list[str] = []
     tool_calls: list[ToolCall] = []
+    answer: Any = None  # the structured answer: the input of the gateway's forced tool
     for block in as_list(message.get("content")):
         block = as_dict(block)
         kind = block.get("type")
@@ -74,6 +78,8 @@ def parse_anthropic_message(message: dict[str, Any]) -> LLMResponse:
             texts.append(as_str(block.get("text")) or "")
         elif kind == "thinking":
             thinking.append(as_str(block.get("thinking")) or "")
+        elif kind == "tool_use" and block.get("name") == ANSWER_NAME and answer is None:
+            answer = block.get("input")
         elif kind == "tool_use":
             tool_calls.append(
                 ToolCall(
@@ -85,12 +91,20 @@ def parse_anthropic_message(message: dict[str, Any]) -> LLMResponse:
     # Text blocks are consecutive pieces of one answer (citations split them): join without separator.
     content = "".join(texts) if texts else None
     stop_reason = as_str(message.get("stop_reason")) or "end_turn"
+    finish_reason = _ANTHROPIC_STOP.get(stop_reason, FinishReason.STOP)
+    parsed = extract_json(content)
+    if answer is not None:
+        # A structured answer reads as OpenAI's does: the JSON is the content, the call was the means.
+        parsed = answer if isinstance(answer, dict | list) else None
+        content = json.dumps(answer, ensure_ascii=False)
+        if finish_reason is FinishReason.TOOL_CALL and not tool_calls:
+            finish_reason = FinishReason.STOP
     return LLMResponse(
         content=content,
         thinking="\n\n".join(t for t in thinking if t) or None,
-        parsed=extract_json(content),
+        parsed=parsed,
         tool_calls=tool_calls,
-        finish_reason=_ANTHROPIC_STOP.get(stop_reason, FinishReason.STOP),
+        finish_reason=finish_reason,
         usage=anthropic_usage(message.get("usage")),
         raw=None,
     )

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, Final
 from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchItem, BatchStatus, JobSpec
 from batch_gateway.providers.bedrock.parsing import bedrock_progress, decode_record_line, parse_bedrock_line
-from batch_gateway.providers.errors import ProviderError, ProviderUnavailableError, is_transient_status
+from batch_gateway.providers.errors import (
+    BEDROCK_QUOTA_ERROR_CODE,
+    ProviderError,
+    ProviderQuotaError,
+    ProviderUnavailableError,
+    is_transient_status,
+)
 from batch_gateway.providers.requests import request_builder_for
 from batch_gateway.providers.streaming import resumable_lines
 from batch_gateway.providers.types import BatchProgress, ProviderResult, SubmittedBatch
@@ -147,7 +153,7 @@ class BedrockBatchProvider:
         job_id = metadata["batch_gateway_job"]
         input_key = chunk_requests_key(job_id, int(metadata["chunk"]), int(metadata["round"]))
         job_name, token = submission_ids(self._bucket, metadata)
-        with self._errors("the batch inference job"):
+        with self._errors("the batch inference job", quota_refusal=True):
             created = self.client.create_model_invocation_job(
                 jobName=job_name,
                 clientRequestToken=token,
@@ -240,8 +246,8 @@ class BedrockBatchProvider:
             raise
         return True
 
-    def _errors(self, subject: str) -> AbstractContextManager[None]:
-        return _readable_aws_errors(subject)
+    def _errors(self, subject: str, quota_refusal: bool = False) -> AbstractContextManager[None]:
+        return _readable_aws_errors(subject, quota_refusal)
 
 
 @contextmanager
@@ -265,8 +271,11 @@ def _json_form(value: Any) -> Any:
 
 
 @contextmanager
-def _readable_aws_errors(subject: str) -> Iterator[None]:
-    """botocore errors as ProviderErrors with Bedrock's own message (transient ones retried by the state machine)."""
+def _readable_aws_errors(subject: str, quota_refusal: bool = False) -> Iterator[None]:
+    """botocore errors as ProviderErrors with Bedrock's own message (transient ones retried by the state machine).
+
+    ``quota_refusal``: ServiceQuotaExceededException means the model's job quota is full (CreateModelInvocationJob):
+    a ProviderQuotaError, so the chunk waits for capacity instead of failing."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -277,7 +286,9 @@ def _readable_aws_errors(subject: str) -> Iterator[None]:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         message = error.get("Message") or "no error message given"
         transient = code in TRANSIENT_ERROR_CODES or is_transient_status(status)
-        error_class = ProviderUnavailableError if transient else ProviderError
+        error_class: type[ProviderError] = ProviderUnavailableError if transient else ProviderError
+        if quota_refusal and code == BEDROCK_QUOTA_ERROR_CODE:
+            error_class = ProviderQuotaError
         raise error_class(f"Amazon Bedrock rejected {subject}: {code}: {message} (HTTP {status})") from exc
     except BotoCoreError as exc:
         raise ProviderUnavailableError(f"Could not reach Amazon Bedrock for {subject}: {exc}") from exc

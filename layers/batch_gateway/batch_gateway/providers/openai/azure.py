@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 from batch_gateway.providers.errors import ProviderError
 from batch_gateway.providers.openai.batch import OpenAIBatchProvider
+from batch_gateway.providers.openai.embeddings import AZURE_EMBEDDINGS_ENDPOINT
 from batch_gateway.providers.requests import AZURE_OPENAI_ENDPOINT
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class AzureOpenAIBatchProvider(OpenAIBatchProvider):
     name = "azure-openai"
     label = "Azure OpenAI"
     endpoint = AZURE_OPENAI_ENDPOINT
+    embeddings_endpoint = AZURE_EMBEDDINGS_ENDPOINT
 
     def __init__(
         self,

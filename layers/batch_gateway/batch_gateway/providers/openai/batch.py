@@ -12,6 +12,7 @@ on first use), so building request lines or reading ``limits`` costs no SDK impo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from batch_gateway.models import JobSpec
 from batch_gateway.providers.base import SdkBatchProvider
 from batch_gateway.providers.errors import ProviderError, readable_sdk_errors
+from batch_gateway.providers.openai.embeddings import OPENAI_EMBEDDINGS_ENDPOINT
 from batch_gateway.providers.openai.parsing import openai_progress, parse_openai_line
 from batch_gateway.providers.requests import OPENAI_ENDPOINT
 from batch_gateway.providers.types import BatchProgress, ProviderResult, SubmittedBatch
@@ -52,6 +54,8 @@ class OpenAIBatchProvider(SdkBatchProvider["OpenAI"]):
     label = "OpenAI"
     # The ``endpoint`` of batches.create; it must equal the ``url`` of every request line.
     endpoint: str = OPENAI_ENDPOINT
+    # The endpoint of a batch whose lines are embeddings requests.
+    embeddings_endpoint: str = OPENAI_EMBEDDINGS_ENDPOINT
 
     def _new_client(self) -> OpenAI:
         import openai
@@ -72,7 +76,7 @@ class OpenAIBatchProvider(SdkBatchProvider["OpenAI"]):
                 batch = self.client.with_options(max_retries=0).batches.create(
                     input_file_id=uploaded.id,
                     # The SDK types the OpenAI routes only; Azure's "/chat/completions" passes as is.
-                    endpoint=cast(Any, self.endpoint),
+                    endpoint=cast(Any, self._batch_endpoint(requests_file)),
                     completion_window="24h",
                     metadata=trim_metadata(metadata),
                 )
@@ -139,6 +143,17 @@ class OpenAIBatchProvider(SdkBatchProvider["OpenAI"]):
             )
 
     # -------------------------------------------------------------------------------------- helpers
+
+    def _batch_endpoint(self, requests_file: Path) -> str:
+        """The batch's endpoint: the ``url`` of its lines (they must all match it), so a chunk of
+        embeddings lines runs as an embeddings batch; the chat endpoint when the file does not say."""
+        with requests_file.open("rb") as fh:
+            first = fh.readline()
+        try:
+            url = json.loads(first).get("url") if first.strip() else None
+        except (ValueError, AttributeError):
+            url = None
+        return self.embeddings_endpoint if url == self.embeddings_endpoint else self.endpoint
 
     def _iter_file(self, file_id: str, source: str) -> Iterator[ProviderResult]:
         return self._stream_results(

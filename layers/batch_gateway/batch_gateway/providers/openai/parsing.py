@@ -1,10 +1,11 @@
 """OpenAI Batch API answers turned into gateway models (pure: no SDK, no I/O); Azure OpenAI too.
 
 A batch input line gets one line in the batch's output file (``{id, custom_id, response: {status_code,
-body}}``, the body a ``chat.completion``) or in its error file (``{custom_id, error: {code,
-message}}``, e.g. ``batch_expired``). :func:`parse_openai_line` reads either into a
-``ProviderResult``: the first choice's text, tool calls, refusal, usage (with cached and reasoning
-tokens), and a readable error with ``retryable`` set for what may succeed when sent again.
+body}}``, the body a ``chat.completion``, or an embeddings ``list`` on ``/v1/embeddings``) or in its
+error file (``{custom_id, error: {code, message}}``, e.g. ``batch_expired``, or a non-2xx response).
+:func:`parse_openai_line` reads either into a ``ProviderResult``: the first choice's text, tool calls,
+refusal, usage (with cached and reasoning tokens) or the embedding vector, and a readable error
+with ``retryable`` set for what may succeed when sent again.
 :func:`openai_progress` reads a ``batch`` object (eight states) into ``BatchProgress``, with the
 batch's own validation errors (line numbers, messages) when it failed as a whole.
 
@@ -16,7 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from batch_gateway.models import BatchStatus, FinishReason, LLMResponse, ToolCall
-from batch_gateway.providers.errors import is_transient_status
+from batch_gateway.providers.errors import OPENAI_QUOTA_ERROR_CODE, is_transient_status
+from batch_gateway.providers.openai.embeddings import is_embeddings_body, parse_embeddings_body
 from batch_gateway.providers.parsing import (
     as_dict,
     as_int,
@@ -154,6 +156,10 @@ def parse_openai_line(line: dict[str, Any]) -> ProviderResult:
             retryable=is_transient_status(status_code),
             raw=line,
         )
+    if is_embeddings_body(body):
+        return ProviderResult(
+            provider_custom_id=custom_id, outcome="succeeded", response=parse_embeddings_body(body), raw=line
+        )
     try:
         llm_response = parse_chat_completion(as_dict(body))
     except ValueError as exc:
@@ -210,5 +216,16 @@ def openai_progress(batch: dict[str, Any], label: str = "OpenAI") -> BatchProgre
     }
     message = openai_batch_errors(batch, label) if status is BatchStatus.FAILED else None
     return BatchProgress(
-        status=status, provider_status=provider_status, request_counts=counts, message=message, raw=batch
+        status=status,
+        provider_status=provider_status,
+        request_counts=counts,
+        message=message,
+        quota_exceeded=status is BatchStatus.FAILED and _quota_failure(batch),
+        raw=batch,
     )
+
+
+def _quota_failure(batch: dict[str, Any]) -> bool:
+    """Whether the batch failed over the enqueued-token limit (``token_limit_exceeded``)."""
+    data = [as_dict(entry) for entry in as_list(as_dict(batch.get("errors")).get("data"))]
+    return any(entry.get("code") == OPENAI_QUOTA_ERROR_CODE for entry in data)
