@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batch_gateway.api import batches, cancel, errors, results
+from batch_gateway.api import batches, cancel, errors, estimates, results
 from batch_gateway.api.models import ErrorBody
 
 API_TITLE = "Batch Gateway"
@@ -58,7 +58,7 @@ def _refusal(status: int, code: str, message: str) -> dict[str, Any]:
 app = JsonApiResolver(enable_validation=True)
 app.include_router(errors.handlers)
 # This order is the order of the paths in openapi.json.
-for _router in (batches.router, results.router, cancel.router):
+for _router in (batches.router, estimates.router, results.router, cancel.router):
     app.include_router(_router)
 
 
