@@ -69,6 +69,7 @@ def test_the_estimate_matches_the_job_that_follows_and_its_cost_range_holds_the_
     assert job.cost.usd is not None
     assert cost["input_usd"] <= job.cost.usd <= cost["ceiling_usd"]
     actual = job.usage["prompt_tokens"]
+    assert job.estimated_input_tokens == estimate["estimated_input_tokens"]  # the summary shows both
     # The estimator's goal: the provider's count within 15 % below the estimate, never over 10 % above.
     assert 0.85 * estimate["estimated_input_tokens"] <= actual <= 1.10 * estimate["estimated_input_tokens"]
 

@@ -221,6 +221,9 @@ class JobSummary(BatchJobInfo):
         default_factory=list, description="Per follow-up round: how many items were retried and recovered."
     )
     provider_batches: ProviderBatches = Field(default_factory=ProviderBatches)
+    # The input tokens estimated at intake (OpenAI and Azure chunks carry it for the quota), to read
+    # beside usage.prompt_tokens; None for providers whose quota counts requests or jobs.
+    estimated_input_tokens: int | None = None
     results_uri: str | None = None
     errors_uri: str | None = None
     updated_at: float | None = None

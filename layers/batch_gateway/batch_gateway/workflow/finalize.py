@@ -128,6 +128,8 @@ def finalize_job(job_id: str, bucket: str, settings: Settings) -> JobSummary:
     job.finished_at = time.time()
     job.reason = _reason(job, chunks)
     job.provider_batches = provider_batch_report(job, chunks, settings)
+    estimates = [c.estimated_tokens for c in chunks if c.estimated_tokens is not None]
+    job.estimated_input_tokens = sum(estimates) if estimates else None
     repo.save_job(job)
     s3.put_json(bucket, keys.summary_key(job_id), job.model_dump(mode="json", exclude={"raw"}))
     _record_metrics(job)
