@@ -40,6 +40,7 @@ import aws_cost  # bench modules sit beside this file
 import client_stream
 import cold_start
 import domain
+import estimator
 import orchestration
 import scale
 import scale_report
@@ -391,7 +392,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--e2e-items", type=int, default=100_000)
     parser.add_argument("--client-lines", type=int, default=25_000)
-    parser.add_argument("--skip", default="", help="comma-separated: domain, cold, e2e, client, scale")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated: domain, cold, e2e, client, scale, estimator"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results.json")
     parser.add_argument(
         "--markdown", type=Path, help="print the docs/performance.md table of this results.json and stop"
@@ -428,7 +431,13 @@ def main() -> None:
     if "scale" not in skip:
         print("the largest jobs: intake, finalize, cost at the template's chunk size, quotas ...")
         results["scale"] = scale.run(e2e)
+    if "estimator" not in skip:
+        print("the input-token estimator against the provider's count ...")
+        results["estimator"] = estimator.run()
     checks = goals(results) + (scale_report.goals(results["scale"]) if "scale" in results else [])
+    for provider, row in results.get("estimator", {}).items():
+        detail = f"provider's count {row['ratio']}x the estimate (lines {row['line_ratio_min']}-{row['line_ratio_max']})"
+        checks.append((f"estimator within -15 %/+10 % ({provider})", row["goal_met"], detail))
     results["goals"] = {name: {"met": ok, "detail": detail} for name, ok, detail in checks}
     results["run"] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
