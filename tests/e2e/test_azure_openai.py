@@ -48,8 +48,10 @@ def test_a_stack_without_an_azure_endpoint_fails_the_job_saying_which_parameter_
 
     assert job.status.value == "failed"
     assert job.reason is not None
+    # The chunk whose step failed, then the provider's readable error (workflow/chunk_failure.py).
     assert job.reason.startswith(
-        "ProviderError: no Azure OpenAI endpoint configured: set the stack parameter AzureOpenAIEndpoint"
+        "chunk 1 failed: ProviderError: no Azure OpenAI endpoint configured: set the stack parameter "
+        "AzureOpenAIEndpoint"
     )
     assert "Traceback" not in job.reason
     assert created == 0
