@@ -57,7 +57,10 @@ class FaultPlan:
     late_seconds: tuple[float, float] = (0.5, 3.0)
     """How late a late event arrives (uniform in this range, offline seconds)."""
     only: tuple[str, ...] = ()
-    """When set, faults happen only where one of these strings appears (a regression test's aim)."""
+    """When set, faults happen only where one of these strings appears in the place or the function
+    (a regression test's aim)."""
+    limit: int | None = None
+    """At most this many faults in all (a regression test's one fault)."""
     injected: list[Injected] = field(default_factory=list)
     enabled: bool = True
 
@@ -70,9 +73,12 @@ class FaultPlan:
 
     def decide(self, kind: FaultKind, where: str, function: str | None = None) -> bool:
         """True when a fault of ``kind`` happens at this opportunity (and it is counted)."""
-        if not self.enabled or (self.only and not any(target in where for target in self.only)):
+        place = f"{function or ''}: {where}"
+        if not self.enabled or (self.only and not any(target in place for target in self.only)):
             return False
         with self._lock:
+            if self.limit is not None and len(self.injected) >= self.limit:
+                return False
             if self._random.random() >= self.rates.get(kind, self.rate):
                 return False
             self.injected.append(Injected(kind, where, function))

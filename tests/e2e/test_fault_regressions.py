@@ -1,0 +1,59 @@
+"""Whole jobs through the faults the chaos run found, one aimed fault each (``FaultPlan.only``/``limit``).
+
+- A Lambda crash (timeout, out of memory) in any step failed the whole job: every Lambda task now
+  retries ``Sandbox.Timedout`` and its kin (statemachine/batch_job.asl.json).
+- A Submit that died after the provider created the batch must adopt that batch, not pay for a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batch_gateway.models import JobSpec
+from batch_gateway_local.stack.faults.hooks import installed
+from batch_gateway_local.stack.faults.plan import FaultPlan
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
+from tests.conftest import read_jsonl, write_jsonl
+
+LINES = [{"custom_id": f"q-{n}", "user_message": f"Question {n}?"} for n in range(1, 4)]
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[LocalGateway]:
+    with LocalGateway(LocalOptions(chunk_max_items=10)) as local:
+        yield local
+
+
+def _run(gateway: LocalGateway, tmp_path: Path, plan: FaultPlan, name: str) -> list[str]:
+    with installed(plan):
+        job_id = gateway.submit_file(
+            write_jsonl(tmp_path / f"{name}.jsonl", LINES), JobSpec(provider="openai", model="gpt-4o-mini")
+        )
+        job = gateway.wait(job_id, timeout_s=300)
+    assert job.status.value == "completed", job.reason
+    results = read_jsonl(gateway.export(job_id, tmp_path / name, results_table=False)["results.jsonl"])
+    assert all(r["error"] is None for r in results)
+    return [r["custom_id"] for r in results]
+
+
+def test_crash_before_aws_call_in_collect_is_retried_and_the_job_completes(
+    gateway: LocalGateway, tmp_path: Path
+) -> None:
+    plan = FaultPlan(rate=0.0, rates={"crash-before-aws-call": 1.0}, only=("CollectFunction",), limit=1)
+    assert _run(gateway, tmp_path, plan, "collect-crash") == ["q-1", "q-2", "q-3"]
+    assert plan.counts()["crash-before-aws-call"] == 1
+
+
+def test_crash_after_provider_call_in_submit_adopts_the_batch_instead_of_paying_twice(
+    gateway: LocalGateway, tmp_path: Path
+) -> None:
+    before = gateway.emulator.batches_created["openai"]
+    plan = FaultPlan(
+        rate=0.0, rates={"crash-after-provider-call": 1.0}, only=(": POST /v1/batches",), limit=1
+    )
+    assert _run(gateway, tmp_path, plan, "submit-crash") == ["q-1", "q-2", "q-3"]
+    assert plan.counts()["crash-after-provider-call"] == 1
+    assert gateway.emulator.batches_created["openai"] - before == 1  # the retry found and adopted it
