@@ -19,6 +19,9 @@ def test_a_missing_api_key_fails_the_job_with_a_reason_that_says_where_to_put_it
 
     assert job.status.value == "failed"
     assert job.reason is not None
-    assert job.reason.startswith("ProviderError: no API key for anthropic: store it as 'anthropic_api_key'")
+    # The chunk whose step failed, then the readable error (workflow/chunk_failure.py).
+    assert job.reason.startswith(
+        "chunk 1 failed: ProviderError: no API key for anthropic: store it as 'anthropic_api_key'"
+    )
     assert "Traceback" not in job.reason
     assert batches.get("anthropic", 0) == 0

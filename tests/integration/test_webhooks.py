@@ -163,8 +163,10 @@ def test_the_emulator_sends_signed_webhooks_through_the_local_api(
             urllib.request.urlopen(unsigned, timeout=30)
         assert refused.value.code == 400  # no SigV4 needed on this route; the signature is checked
         sender = WebhookSender(f"{server.url}/webhooks/openai", SECRET)
+        # The job parks first: a provider clock already running could end the batch (and send its
+        # webhook) before the chunk parked, on a loaded machine.
+        job_id, chunk = start_parked_job(gateway, tmp_path, "emulated")
         with ProviderClock(gateway.emulator.openai_base_url, sender, interval_s=0.2) as clock:
-            job_id, chunk = start_parked_job(gateway, tmp_path, "emulated")
             job = gateway.wait(job_id, timeout_s=60)  # the next poll was 600 s away
     assert job.status is BatchStatus.COMPLETED
     assert clock.notified[chunk["provider_batch_id"]] == 200
