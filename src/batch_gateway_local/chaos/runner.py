@@ -1,10 +1,12 @@
 """Run the chaos jobs on one offline stack with faults on, the reconciler on a timer, and count.
 
 Jobs go in by waves of one emulator scenario (the scenario is the emulator's, for every batch at
-once): ``ok``, ``item-errors`` and ``expire`` waves, each ``concurrency`` jobs at a time. While a wave
-runs, an :class:`ExecutionStopper` stops running executions at random (the reconciler must resume
-them) and the reconciler fires every ``reconcile_every_s``. A job not ended ``grace_s`` after its
-wave started is stuck. Faults stop before the books are read, so counting is never faulted.
+once): ``ok``, ``item-errors`` and ``expire`` waves, each ``concurrency`` jobs at a time; the next
+wave starts after ``wave_s`` even if stragglers still run. Throughout, an :class:`ExecutionStopper`
+stops running executions at random (the reconciler must resume them) and the reconciler fires every
+``reconcile_every_s``. After the last wave every job has ``grace_s`` more to end, faults still on; one
+that has not is stuck, and the report says where each chunk of it stands. Faults stop before the
+books are read, so counting is never faulted.
 """
 
 from __future__ import annotations
@@ -53,7 +55,11 @@ class ChaosOptions:
     scenarios: tuple[str, ...] = ("ok", "ok", "item-errors", "expire")
     reconcile_every_s: float = 3.0
     stop_every_s: float = 2.0
-    grace_s: float = 240.0
+    wave_s: float = 180.0
+    """The next wave starts after this long even if some jobs of this one still run."""
+    grace_s: float = 900.0
+    """After the last wave, how long every job still has to end (faults stay on): Step Functions'
+    retries of a provider outage alone may take ~15 minutes (30 s doubling, 5 attempts)."""
 
 
 class ExecutionStopper:
@@ -91,15 +97,20 @@ def _reconcile(gateway: LocalGateway) -> None:
 def _run_wave(gateway: LocalGateway, wave: list[ChaosJob], options: ChaosOptions) -> dict[int, str]:
     gateway.emulator.scenario = wave[0].scenario
     ids = {job.number: gateway.submit_file(job.path, job.spec) for job in wave}
+    _wait(gateway, list(ids.values()), options, options.wave_s)
+    return ids
+
+
+def _wait(gateway: LocalGateway, job_ids: list[str], options: ChaosOptions, seconds: float) -> None:
+    """Until every job ended or ``seconds`` passed, firing the reconciler as its schedule would."""
     started, last_reconcile = time.monotonic(), 0.0
-    while time.monotonic() - started < options.grace_s:
-        if all(_finished(gateway, job_id) for job_id in ids.values()):
-            break
+    while time.monotonic() - started < seconds:
+        if all(_finished(gateway, job_id) for job_id in job_ids):
+            return
         if time.monotonic() - last_reconcile > options.reconcile_every_s:
             _reconcile(gateway)
             last_reconcile = time.monotonic()
         time.sleep(0.5)
-    return ids
 
 
 def _finished(gateway: LocalGateway, job_id: str) -> bool:
@@ -131,6 +142,7 @@ def run_chaos(options: ChaosOptions, workdir: Path | None = None) -> ChaosReport
             with installed(plan), ExecutionStopper(gateway, plan, options.stop_every_s):
                 for wave in _waves(jobs, options.concurrency):
                     ids.update(_run_wave(gateway, wave, options))
+                _wait(gateway, list(ids.values()), options, options.grace_s)
             plan.enabled = False
             report = _count(gateway, jobs, ids)
     report.faults = plan.counts()
@@ -153,6 +165,7 @@ def _count(gateway: LocalGateway, jobs: list[ChaosJob], ids: dict[int, str]) -> 
             report.jobs_by_status[status] = report.jobs_by_status.get(status, 0) + 1
         else:
             report.stuck_jobs.append(job_id)
+            report.examples.append(_stuck(gateway, job_id))
         expected = [f"c{job.number}-{line}" for line in range(1, job.lines + 1)]
         body = _results(s3, gateway.bucket, job_id)
         count_lines(report, expected, body, job_id)
@@ -161,6 +174,18 @@ def _count(gateway: LocalGateway, jobs: list[ChaosJob], ids: dict[int, str]) -> 
                 recorded |= row.batch_ids()
     _count_batches(report, gateway, recorded)
     return report
+
+
+def _stuck(gateway: LocalGateway, job_id: str) -> str:
+    """Where a stuck job stands: its status and each chunk's status, step and batch."""
+    progress = gateway.progress(job_id)
+    status = progress.job.status.value if progress.job else "no job row"
+    chunks = "; ".join(
+        f"chunk {c.get('chunk')}: {c.get('status')} r{c.get('round')}a{c.get('attempt')} "
+        f"{c.get('provider_batch_id') or 'no batch'}{' collected' if c.get('collected_at') else ''}"
+        for c in progress.chunks
+    )
+    return f"stuck {job_id} ({status}, stage {progress.stage}): {chunks or 'no chunk rows'}"
 
 
 def _results(s3: Any, bucket: str, job_id: str) -> bytes:
