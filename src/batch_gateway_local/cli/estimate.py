@@ -15,11 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any, get_args
 
-from pydantic import ValidationError
-
-from batch_gateway.models import JobSpec, Provider
-from batch_gateway_local.cli.client_commands import RESPONSE_SCHEMA_HELP, read_response_schema
-from batch_gateway_local.cli.file_formats import add_format_arguments, format_fields
+from batch_gateway.models import Provider
+from batch_gateway_local.cli.client_commands import RESPONSE_SCHEMA_HELP
+from batch_gateway_local.cli.file_formats import add_format_arguments
+from batch_gateway_local.cli.run import spec_from_args
 
 _QUOTA_VARIABLES = {
     "openai": "OPENAI_ENQUEUED_TOKENS_QUOTA",
@@ -103,23 +102,12 @@ def run_estimate(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: {args.file} is not a file\n")
         return 2
     try:
-        spec = JobSpec(
-            provider=args.provider,
-            model=args.model,
-            system_prompt=args.system_prompt,
-            on_invalid=args.on_invalid,
-            **format_fields(args, args.file),
-        )
-    except ValidationError as exc:
-        sys.stderr.write(f"error: {exc.errors()[0]['msg'].removeprefix('Value error, ')}\n")
-        return 2
-    try:
-        schema = read_response_schema(args.response_schema)
-        if schema is not None:
-            spec.response_schema = prepare_schema(schema, spec.provider)
+        spec, schema = spec_from_args(args)
     except ValueError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    if schema is not None:  # no intake here to prepare it: the estimate counts what the provider gets
+        spec.response_schema = prepare_schema(schema, spec.provider)
     with args.file.open("rb") as stream:
         estimate = estimate_file(
             stream, spec, _settings(args), args.expected_output_tokens or EXPECTED_OUTPUT_TOKENS

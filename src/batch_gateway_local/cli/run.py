@@ -130,10 +130,10 @@ def _print_summary(job: JobSummary, files: dict[str, Path], seconds: float, out:
         out.write(f"  answer  {sample}\n")
 
 
-def local_run(args: argparse.Namespace) -> int:
-    if not args.file.is_file():
-        sys.stderr.write(f"error: {args.file} is not a file\n")
-        return 2
+def spec_from_args(args: argparse.Namespace) -> tuple[JobSpec, dict[str, Any] | None]:
+    """The job spec of ``local run``'s (and ``estimate``'s) flags, and the response schema read from
+    ``--response-schema`` (checked for the provider, as given); ValueError (readable) when either
+    is unusable, so it fails before anything starts."""
     try:
         spec = JobSpec(
             provider=args.provider,
@@ -143,16 +143,23 @@ def local_run(args: argparse.Namespace) -> int:
             **format_fields(args, args.file),
         )
     except ValidationError as exc:
-        sys.stderr.write(f"error: {exc.errors()[0]['msg'].removeprefix('Value error, ')}\n")
+        raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+    schema = read_response_schema(args.response_schema)
+    if schema is not None:
+        prepare_schema(schema, spec.provider)
+    return spec, schema
+
+
+def local_run(args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        sys.stderr.write(f"error: {args.file} is not a file\n")
         return 2
-    try:  # checked here too, so a schema the provider cannot take fails before the stack starts
-        schema = read_response_schema(args.response_schema)
-        if schema is not None:
-            prepare_schema(schema, spec.provider)
+    try:
+        spec, schema = spec_from_args(args)
     except ValueError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    spec.response_schema = schema
+    spec.response_schema = schema  # as read: intake checks it for the provider, as for an upload
     progress_line = ProgressLine(sys.stderr)
     progress_line.show("starting the offline stack (moto + provider emulator)...")
     # Imported here: moto and the stack take a moment, and `--help` should not wait for them.
