@@ -3,6 +3,9 @@
 - A Lambda crash (timeout, out of memory) in any step failed the whole job: every Lambda task now
   retries ``Sandbox.Timedout`` and its kin (statemachine/batch_job.asl.json).
 - A Submit that died after the provider created the batch must adopt that batch, not pay for a second.
+- An intake that died after staging every chunk and before StartExecution: Lambda's retry of the S3
+  event found the job's chunks and took it for a duplicate delivery, so the job stayed ``pending``
+  until the reconciler's hour. The retry now starts the execution (once: it is named after the job).
 """
 
 from __future__ import annotations
@@ -57,3 +60,16 @@ def test_crash_after_provider_call_in_submit_adopts_the_batch_instead_of_paying_
     assert _run(gateway, tmp_path, plan, "submit-crash") == ["q-1", "q-2", "q-3"]
     assert plan.counts()["crash-after-provider-call"] == 1
     assert gateway.emulator.batches_created["openai"] - before == 1  # the retry found and adopted it
+
+
+def test_crash_before_start_execution_in_intake_is_started_by_the_retry(
+    gateway: LocalGateway, tmp_path: Path
+) -> None:
+    plan = FaultPlan(
+        rate=0.0,
+        rates={"crash-before-aws-call": 1.0},
+        only=("stepfunctions.StartExecution",),  # only intake starts executions here
+        limit=1,
+    )
+    assert _run(gateway, tmp_path, plan, "intake-crash") == ["q-1", "q-2", "q-3"]
+    assert plan.counts()["crash-before-aws-call"] == 1

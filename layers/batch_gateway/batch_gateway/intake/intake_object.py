@@ -2,7 +2,8 @@
 
 :func:`intake_object` is what the Intake function runs for each S3 event record. It reads the
 object's metadata into a job spec (``spec``), creates the job's row (a re-delivered event for the
-same object version finds it and starts nothing new), splits the file into staged chunks
+same object version finds it and starts nothing new, except the execution an earlier attempt
+staged every chunk for and died before starting), splits the file into staged chunks
 (``split``), then records one of three outcomes:
 
 - started: a chunk row per staged chunk, the job's manifest (the chunk list, in S3) and one Step
@@ -86,10 +87,17 @@ def intake_object(bucket: str, key: str, version_id: str | None, settings: Setti
     job = new_job(job_id, spec, source)
     if not jobs.create_job(job):
         existing = jobs.get_job(job_id)
-        if existing is None or existing.chunk_count or existing.status is not BatchStatus.PENDING:
+        if existing is None or existing.status is not BatchStatus.PENDING:
             return IntakeOutcome(
                 job_id=job_id, status="duplicate", reason="this object version already has a job"
             )
+        if existing.chunk_count:
+            # chunk_count is saved after every chunk row, so the earlier attempt staged them all; it
+            # may have died before StartExecution (found by the chaos run): start the job's execution,
+            # which its name makes happen once. Chunks are numbered 1..n (one counter for all
+            # writers, each opened chunk gets items), so no query (nor its permission) is needed.
+            chunks = list(range(1, existing.chunk_count + 1))
+            return _start_execution(existing, chunks, settings, retried=True)
         job = existing  # an earlier attempt died while staging: stage again (same keys, same rows)
     size = int(head.get("ContentLength", 0))
     if size > settings.max_input_bytes:
@@ -198,11 +206,17 @@ def _start(jobs: JobsRepository, job: JobSummary, report: IntakeReport, settings
         job.errors_uri = s3_uri(settings.data_bucket, errors_key(job.job_id))
     job.chunk_count = len(report.chunks)
     jobs.save_job(job)
+    return _start_execution(job, [c.chunk for c in report.chunks], settings)
+
+
+def _start_execution(
+    job: JobSummary, chunks: list[int], settings: Settings, retried: bool = False
+) -> IntakeOutcome:
+    """Write the job's manifest and start its execution, named after the job (so at most one)."""
     # The chunk list goes to S3 (the job's manifest): the execution's input stays small whatever
-    # the file size, and the Distributed Map reads the list from there.
-    execution_input = new_job_manifest(
-        job.job_id, settings.data_bucket, job.job_id, [c.chunk for c in report.chunks]
-    )
+    # the file size, and the Distributed Map reads the list from there. Written again on a retry,
+    # it is the same object.
+    execution_input = new_job_manifest(job.job_id, settings.data_bucket, job.job_id, chunks)
     sfn = stepfunctions_client()
     try:
         execution = sfn.start_execution(
@@ -212,5 +226,9 @@ def _start(jobs: JobsRepository, job: JobSummary, report: IntakeReport, settings
         )
         execution_arn: str | None = execution["executionArn"]
     except sfn.exceptions.ExecutionAlreadyExists:
+        if retried:
+            return IntakeOutcome(
+                job_id=job.job_id, status="duplicate", reason="this object version already has a job"
+            )
         execution_arn = None  # started by an earlier delivery of the same event
     return IntakeOutcome(job_id=job.job_id, status="started", execution_arn=execution_arn)
