@@ -35,6 +35,8 @@ class ChaosReport:
     """Anthropic batches created by a Submit that died before recording them: Anthropic batches carry
     no metadata, so the retried Submit cannot find them (the known window, counted apart)."""
     anthropic_batches: int = 0
+    quota_requeues: int = 0
+    """Batches the provider refused (or failed) for quota, which the gateway requeued."""
     faults: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     examples: list[str] = field(default_factory=list)
@@ -67,6 +69,7 @@ class ChaosReport:
             f"orphans: {self.orphan_batches}",
             f"Anthropic's known window (created, never recorded): {self.anthropic_window_batches} of "
             f"{self.anthropic_batches} Anthropic batches",
+            f"provider quota refusals requeued: {self.quota_requeues}",
             f"faults injected: {sum(self.faults.values())} ({faults})",
             f"wall time: {self.wall_seconds:.0f} s",
             "verdict: " + ("ok" if self.ok else "FAILED"),

@@ -1,8 +1,8 @@
 """Run the chaos jobs on one offline stack with faults on, the reconciler on a timer, and count.
 
 Jobs go in by waves of one emulator scenario (the scenario is the emulator's, for every batch at
-once): ``ok``, ``item-errors`` and ``expire`` waves, each ``concurrency`` jobs at a time; the next
-wave starts after ``wave_s`` even if stragglers still run. Throughout, an :class:`ExecutionStopper`
+once): ``ok``, ``item-errors``, ``expire`` and ``quota`` (a provider's quota below the stack's) waves,
+each ``concurrency`` jobs at a time; the next wave starts after ``wave_s`` even if stragglers still run. Throughout, an :class:`ExecutionStopper`
 stops running executions at random (the reconciler must resume them) and the reconciler fires every
 ``reconcile_every_s``. After the last wave every job has ``grace_s`` more to end, faults still on; one
 that has not is stuck, and the report says where each chunk of it stands. Faults stop before the
@@ -44,6 +44,12 @@ DEFAULT_RATES: dict[str, float] = {
 }
 
 
+QUOTA_WAVE_LIMITS = {"openai": 90, "azure-openai": 90, "anthropic": 3, "bedrock": 1}
+"""The provider's own quota during a ``quota`` wave, below the stack's parameters (the organisation's
+quota used elsewhere): about one 3-line chunk per model at a time (the emulator counts ~20 tokens a
+line), so the provider refuses the others and the gateway must requeue them, never fail them."""
+
+
 @dataclass(frozen=True)
 class ChaosOptions:
     jobs: int = 100
@@ -52,7 +58,8 @@ class ChaosOptions:
     """Multiplies every rate of DEFAULT_RATES (0 = no faults at all)."""
     chunk_size: int = 3
     concurrency: int = 6
-    scenarios: tuple[str, ...] = ("ok", "ok", "item-errors", "expire")
+    scenarios: tuple[str, ...] = ("ok", "item-errors", "expire", "quota")
+    """Emulator scenarios by wave; ``quota`` is ``ok`` under :data:`QUOTA_WAVE_LIMITS`."""
     reconcile_every_s: float = 3.0
     stop_every_s: float = 2.0
     wave_s: float = 180.0
@@ -95,7 +102,10 @@ def _reconcile(gateway: LocalGateway) -> None:
 
 
 def _run_wave(gateway: LocalGateway, wave: list[ChaosJob], options: ChaosOptions) -> dict[int, str]:
-    gateway.emulator.scenario = wave[0].scenario
+    quota = wave[0].scenario == "quota"
+    gateway.emulator.scenario = "ok" if quota else wave[0].scenario
+    for provider, limit in QUOTA_WAVE_LIMITS.items():
+        gateway.emulator.set_quota(provider, limit if quota else None)
     ids = {job.number: gateway.submit_file(job.path, job.spec) for job in wave}
     _wait(gateway, list(ids.values()), options, options.wave_s)
     return ids
@@ -160,6 +170,8 @@ def _count(gateway: LocalGateway, jobs: list[ChaosJob], ids: dict[int, str]) -> 
         job_id = ids[job.number]
         summary = gateway.progress(job_id).job
         status = summary.status.value if summary else "missing"
+        if summary is not None:
+            report.quota_requeues += summary.provider_batches.requeued_for_quota
         if summary is not None and summary.finished_at is not None:
             report.jobs_ended += 1
             report.jobs_by_status[status] = report.jobs_by_status.get(status, 0) + 1
