@@ -128,6 +128,8 @@ def measure(chunks: int, scenario: str, tmp: Path) -> dict[str, Any]:
         "largest_child_events": max((e.history_events for e in children), default=0),
         "smallest_child_events": min((e.history_events for e in children), default=0),
         "largest_child_transitions": max((e.state_transitions for e in children), default=0),
+        # No quota binds here: how many provider batches the map kept in flight at once.
+        "max_batches_in_flight": job.provider_batches.max_in_flight,
     }
 
 
@@ -168,6 +170,9 @@ def markdown(results: dict[str, Any]) -> str:
         "| executions (job + one per chunk) | " + " | ".join(f"{r['executions']:,}" for r in m) + " |",
         "| job's own history, events | " + " | ".join(str(r["job_execution_events"]) for r in m) + " |",
         "| largest chunk history, events | " + " | ".join(str(r["largest_child_events"]) for r in m) + " |",
+        "| provider batches in flight at once, at most | "
+        + " | ".join(str(r.get("max_batches_in_flight", "-")) for r in m)
+        + " |",
         "| wall time, s | " + " | ".join(str(r["wall_s"]) for r in m) + " |",
         "",
         "| projected at template defaults, batch takes | "
