@@ -145,8 +145,12 @@ def model_check(measured: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(sizes: list[int], scenario: str) -> dict[str, Any]:
+    measured: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="batch-gateway-history-") as tmp:
-        measured = [measure(size, scenario, Path(tmp)) for size in sizes]
+        for size in sizes:
+            measured.append(measure(size, scenario, Path(tmp)))
+            # Each measurement is kept as soon as it is made: a 200-chunk job takes most of an hour.
+            print(json.dumps(measured[-1]), file=sys.stderr, flush=True)
     projection = projected()
     worst = max(
         [projection["job_execution"], projection["worst_retry_path"]["history_events"]]

@@ -105,7 +105,13 @@ def simulate_chunk(definition: dict[str, Any], provider_seconds: float, resubmit
             backoff = Backoff.model_validate(payload.get("backoff") or {})
             if key == "Submit":  # submit_chunk: first wait is the initial one
                 submitted_at = clock
-                data = {"provider": "openai", "wait_seconds": backoff.initial_seconds, "terminal": False}
+                # Capacity reserved at once (no quota binds): CapacityReserved? goes on to the wait.
+                data = {
+                    "provider": "openai",
+                    "next_step": "poll",
+                    "wait_seconds": backoff.initial_seconds,
+                    "terminal": False,
+                }
             elif key == "Poll":  # poll_chunk: ended yet? next wait from the backoff
                 polls.append(clock)
                 data = {
