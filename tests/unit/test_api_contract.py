@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from batch_gateway.api.errors import ApiError
-from batch_gateway.api.submission import check_items
+from batch_gateway.api.submission_checks import check_items
 from batch_gateway.api.tokens import decode_token, encode_token
 from batch_gateway.models import JobSpec
 from batch_gateway.storage.dynamo import FILTERED_QUERY_MAX_READS, query_page
