@@ -9,8 +9,9 @@ give each API's error shape; raising :class:`ApiError` answers with one from any
 from __future__ import annotations
 
 import json
+import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,6 +47,10 @@ class Reply:
     """When set, the body is streamed from these chunks; `body` gives the announced Content-Length."""
     close: bool = False
     """Close the connection after this reply."""
+
+
+# A route's handler: the request and its path's match (named groups such as ``batch_id``).
+Handler = Callable[[Request, "re.Match[str]"], Reply]
 
 
 def dumps(value: Any) -> bytes:
