@@ -2,7 +2,7 @@
 
 The provider emulations see a :class:`Request` (method, path, query, headers, body, provider) and
 return a :class:`Reply` (status, headers, body, optionally the chunks to stream it in), so they never
-touch HTTP; ``server`` does. :func:`openai_error`, :func:`anthropic_error` and :func:`bedrock_error`
+touch HTTP; ``http_transport`` does. :func:`openai_error`, :func:`anthropic_error` and :func:`bedrock_error`
 give each API's error shape; raising :class:`ApiError` answers with one from anywhere in a handler.
 """
 
