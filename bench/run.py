@@ -328,42 +328,29 @@ def markdown(results: dict[str, Any]) -> str:
     cost = t["aws_cost"]["by_provider_time"]
     e2e = t["e2e"]
     e2e_key = next(k for k in e2e if k[0].isdigit())
+    row = scale_report.table_row
     rows = [
-        "| measure | " + " | ".join(sizes) + " | goal |",
-        "|---|" + "---:|" * len(sizes) + "---|",
-        "| intake, items/s | " + " | ".join(f"{i['items_per_s'][s]:,}" for s in sizes) + " | |",
-        "| naive baseline, items/s | "
-        + " | ".join(f"{i['baseline_items_per_s'][s]:,}" for s in sizes)
-        + " | |",
-        "| speed-up | " + " | ".join(f"{i['speedup'][s]}x" for s in sizes) + " | >= 3x |",
-        "| intake peak RSS, MB | "
-        + " | ".join(f"{i['peak_rss_mb'][s]}" for s in sizes)
-        + " | flat: <= 1.5x, < 256 |",
-        "| collect peak RSS, MB (10k-item chunks) | "
-        + " | ".join(f"{c['peak_rss_mb'][s]}" for s in sizes)
-        + " | flat: <= 1.5x, < 256 |",
+        *scale_report.table_head("measure", sizes),
+        row("intake, items/s", (f"{i['items_per_s'][s]:,}" for s in sizes)),
+        row("naive baseline, items/s", (f"{i['baseline_items_per_s'][s]:,}" for s in sizes)),
+        row("speed-up", (f"{i['speedup'][s]}x" for s in sizes), ">= 3x"),
+        row("intake peak RSS, MB", (f"{i['peak_rss_mb'][s]}" for s in sizes), "flat: <= 1.5x, < 256"),
+        row(
+            "collect peak RSS, MB (10k-item chunks)",
+            (f"{c['peak_rss_mb'][s]}" for s in sizes),
+            "flat: <= 1.5x, < 256",
+        ),
         "",
-        "| per chunk, provider batch takes | " + " | ".join(times) + " | goal |",
-        "|---|" + "---:|" * len(times) + "---|",
-        "| state transitions (template defaults) | "
-        + " | ".join(str(t["transitions"][x]) for x in times)
-        + " | |",
-        "| state transitions (fixed 60 s polling) | "
-        + " | ".join(str(t["transitions_fixed_60s"][x]) for x in times)
-        + " | |",
-        "| ratio | "
-        + " | ".join(f"{t['orchestration']['ratio'][x]}x" for x in times)
-        + " | >= 25x at 24 h |",
-        "| Lambda invocations | "
-        + " | ".join(str(t["orchestration"]["lambda_invocations"][x]) for x in times)
-        + " | |",
-        "| max detection delay, s | "
-        + " | ".join(f"{t['max_detection_delay_s'][x]:.0f}" for x in times)
-        + " | <= cap |",
-        "| AWS $ per 1M items | " + " | ".join(f"{cost[x]['total']:.3f}" for x in times) + " | |",
-        "| share of the provider bill | "
-        + " | ".join(f"{cost[x]['share_of_provider_bill']:.1%}" for x in times)
-        + " | < 2% |",
+        *scale_report.table_head("per chunk, provider batch takes", times),
+        row("state transitions (template defaults)", (str(t["transitions"][x]) for x in times)),
+        row("state transitions (fixed 60 s polling)", (str(t["transitions_fixed_60s"][x]) for x in times)),
+        row("ratio", (f"{t['orchestration']['ratio'][x]}x" for x in times), ">= 25x at 24 h"),
+        row("Lambda invocations", (str(t["orchestration"]["lambda_invocations"][x]) for x in times)),
+        row("max detection delay, s", (f"{t['max_detection_delay_s'][x]:.0f}" for x in times), "<= cap"),
+        row("AWS $ per 1M items", (f"{cost[x]['total']:.3f}" for x in times)),
+        row(
+            "share of the provider bill", (f"{cost[x]['share_of_provider_bill']:.1%}" for x in times), "< 2%"
+        ),
         "",
         f"Provider bill (gpt-4o-mini batch prices): ${t['provider_cost_per_million_usd']:.2f} per 1M items "
         f"({t['aws_cost']['tokens_per_item']['prompt']} prompt + {t['aws_cost']['tokens_per_item']['completion']} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 GOAL_MINUTES = 8
@@ -35,6 +36,16 @@ def goals(scale: dict[str, Any]) -> list[tuple[str, bool, str]]:
     return checks
 
 
+def table_row(label: str, cells: Iterable[str], goal: str = "") -> str:
+    """One row of a markdown table: the measure, a cell per column, the goal (may be empty)."""
+    return f"| {label} | " + " | ".join(cells) + (f" | {goal} |" if goal else " | |")
+
+
+def table_head(title: str, columns: list[str]) -> list[str]:
+    """A markdown table's header and its rule: numbers right-aligned, the goal column left."""
+    return [f"| {title} | " + " | ".join(columns) + " | goal |", "|---|" + "---:|" * len(columns) + "---|"]
+
+
 def _span(days: float) -> str:
     return f"{days * 24:.0f} h" if days < 2 else f"{days:.1f} days"
 
@@ -63,20 +74,20 @@ def markdown(scale: dict[str, Any]) -> str:
         by = cost["by_batch_time"]
         rows += [
             "",
-            f"| per 1M items, ChunkMaxItems {cost['chunk_items']:,}, Distributed Map, no results rows | "
-            + " | ".join(times)
-            + " | goal |",
-            "|---|" + "---:|" * len(times) + "---|",
-            "| state transitions per chunk | "
-            + " | ".join(str(by[t]["transitions_per_chunk"]) for t in times)
-            + " | |",
-            "| state transitions per 1M items | "
-            + " | ".join(f"{by[t]['transitions_per_million']:,}" for t in times)
-            + " | |",
-            "| AWS $ per 1M items | " + " | ".join(f"{by[t]['usd_per_million']:.3f}" for t in times) + " | |",
-            "| share of the provider bill | "
-            + " | ".join(f"{by[t]['share_of_provider_bill']:.2%}" for t in times)
-            + " | <= 1% at 24 h |",
+            *table_head(
+                f"per 1M items, ChunkMaxItems {cost['chunk_items']:,}, Distributed Map, no results rows",
+                times,
+            ),
+            table_row("state transitions per chunk", (str(by[t]["transitions_per_chunk"]) for t in times)),
+            table_row(
+                "state transitions per 1M items", (f"{by[t]['transitions_per_million']:,}" for t in times)
+            ),
+            table_row("AWS $ per 1M items", (f"{by[t]['usd_per_million']:.3f}" for t in times)),
+            table_row(
+                "share of the provider bill",
+                (f"{by[t]['share_of_provider_bill']:.2%}" for t in times),
+                "<= 1% at 24 h",
+            ),
         ]
     if "quota_10m" in scale:
         q = scale["quota_10m"]

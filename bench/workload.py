@@ -199,7 +199,7 @@ class MemoryJobs:
         return dict(self.rows.setdefault((job_id, f"CHUNK#{chunk:04d}"), {"chunk": chunk}))
 
     def chunk_row(self, job_id: str, chunk: int) -> Any:
-        from batch_gateway.storage.jobs import ChunkRow
+        from batch_gateway.storage.chunk_row import ChunkRow
 
         return ChunkRow.model_validate(self.get_chunk(job_id, chunk))
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import boto3
 
+from batch_gateway.models import JobSpec
+from batch_gateway.storage.jobs import JobsRepository
 from batch_gateway_local.stack.app_files import PROJECT_ROOT
-from batch_gateway_local.stack.local_gateway import LocalGateway
+from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
+from tests.conftest import write_jsonl
 
 EVENTS = PROJECT_ROOT / "events"
 
@@ -51,3 +55,33 @@ def parked_chunk(gateway: LocalGateway, job_id: str, timeout_s: float = 60) -> d
             return chunks[0]
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} never parked its chunk: {chunks}")
+
+
+# ------------------------------------------------------------------ a stack whose chunks wait long
+# 600 s between polls: a job that ends within a test's wait was woken (a webhook, an event), not polled.
+LONG_WAIT = 600
+
+
+def parked_options(stack_name: str) -> LocalOptions:
+    """A stack that polls every LONG_WAIT seconds, whose provider batches end on their first poll."""
+    return LocalOptions(
+        poll_initial_wait_seconds=LONG_WAIT,
+        poll_backoff_factor="1",
+        poll_max_wait_seconds=LONG_WAIT,
+        polls_to_complete=1,
+        stack_name=stack_name,
+    )
+
+
+def start_parked_job(
+    gateway: LocalGateway, tmp_path: Path, name: str, spec: JobSpec
+) -> tuple[str, dict[str, Any]]:
+    """Submit a 3-item job and wait until its chunk waits for the provider in the callback task."""
+    rows = [{"custom_id": f"{name}-{n}", "user_message": f"Question {n}?"} for n in range(3)]
+    job_id = gateway.submit_file(write_jsonl(tmp_path / f"{name}.jsonl", rows), spec)
+    return job_id, parked_chunk(gateway, job_id)
+
+
+def first_chunk_row(gateway: LocalGateway, job_id: str) -> dict[str, Any]:
+    """The job's first chunk row as stored (read once the job's handlers are done with it)."""
+    return JobsRepository(gateway.outputs["JobsTableName"]).get_chunk(job_id, 1)

@@ -95,22 +95,23 @@ class GatewayClient:
         return self.run(self.core.job(job_id))
 
     def jobs(self, status: str | None = None, limit: int = 100) -> Iterator[dict[str, Any]]:
-        token: str | None = None
-        while True:
-            page = self.run(self.core.jobs_page(status, limit, token))
-            yield from page["jobs"]
-            if not (token := page.get("next_token")):
-                return
+        return self._paged(lambda token: self.core.jobs_page(status, limit, token), "jobs")
 
     def result_rows(
         self, job_id: str, errors_only: bool = False, limit: int = 500
     ) -> Iterator[dict[str, Any]]:
         """Rows of the results table (custom_id order), page by page."""
+        return self._paged(lambda token: self.core.rows_page(job_id, errors_only, limit, token), "results")
+
+    def _paged(
+        self, page: Callable[[str | None], Operation[dict[str, Any]]], key: str
+    ) -> Iterator[dict[str, Any]]:
+        """The ``key`` entries of every page, fetched as they are read, following ``next_token``."""
         token: str | None = None
         while True:
-            page = self.run(self.core.rows_page(job_id, errors_only, limit, token))
-            yield from page["results"]
-            if not (token := page.get("next_token")):
+            answer = self.run(page(token))
+            yield from answer[key]
+            if not (token := answer.get("next_token")):
                 return
 
     def results_url(self, job_id: str) -> str:

@@ -16,25 +16,16 @@ import boto3
 import pytest
 
 from batch_gateway.models import BatchStatus, JobSpec
-from batch_gateway.storage.jobs import JobsRepository
-from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
-from tests.conftest import write_jsonl
-from tests.stack_helpers import event, invoke, parked_chunk
+from batch_gateway_local.stack.local_gateway import LocalGateway
+from tests.stack_helpers import event, first_chunk_row, invoke, parked_options
+from tests.stack_helpers import start_parked_job as parked_job
 
-LONG_WAIT = 600
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[LocalGateway]:
-    options = LocalOptions(
-        poll_initial_wait_seconds=LONG_WAIT,
-        poll_backoff_factor="1",
-        poll_max_wait_seconds=LONG_WAIT,
-        polls_to_complete=1,
-        stack_name="bedrock-events",
-    )
-    with LocalGateway(options) as gw:
+    with LocalGateway(parked_options("bedrock-events")) as gw:
         yield gw
 
 
@@ -50,22 +41,14 @@ def deliver(gw: LocalGateway, job_arn: str, status: str) -> dict[str, Any]:
 
 
 def start_parked_job(gw: LocalGateway, tmp_path: Path, name: str) -> tuple[str, dict[str, Any]]:
-    """Submit a 3-item Bedrock job and wait until its chunk waits for Bedrock in the callback task."""
-    rows = [{"custom_id": f"{name}-{n}", "user_message": f"Question {n}?"} for n in range(3)]
-    job_id = gw.submit_file(
-        write_jsonl(tmp_path / f"{name}.jsonl", rows), JobSpec(provider="bedrock", model=MODEL)
-    )
-    return job_id, parked_chunk(gw, job_id)
+    """A 3-item Bedrock job whose chunk waits for Bedrock in the callback task."""
+    return parked_job(gw, tmp_path, name, JobSpec(provider="bedrock", model=MODEL))
 
 
 def bedrock_status(gw: LocalGateway, job_arn: str) -> str:
     """Bedrock's view of the job (the emulator advances a job one step per status request)."""
     client = boto3.client("bedrock", endpoint_url=gw.emulator.bedrock_endpoint_url)
     return str(client.get_model_invocation_job(jobIdentifier=job_arn)["status"])
-
-
-def chunk_row(gw: LocalGateway, job_id: str) -> dict[str, Any]:
-    return JobsRepository(gw.outputs["JobsTableName"]).get_chunk(job_id, 1)
 
 
 def test_a_job_state_change_event_finishes_the_job_before_its_next_poll(
@@ -82,7 +65,7 @@ def test_a_job_state_change_event_finishes_the_job_before_its_next_poll(
     job = gateway.wait(job_id, timeout_s=60)  # the next poll was 600 s away
     assert job.status is BatchStatus.COMPLETED
     assert job.counts.succeeded == 3
-    row = chunk_row(gateway, job_id)
+    row = first_chunk_row(gateway, job_id)
     assert row["polls"] == 1
     assert row["reported_event"] == "bedrock.Completed"
 
@@ -99,7 +82,7 @@ def test_non_terminal_and_unknown_job_events_change_nothing(gateway: LocalGatewa
     del malformed["detail"]["batchJobArn"]
     assert invoke(gateway, "BedrockEventsFunction", malformed) == {"outcome": "ignored"}
 
-    row = chunk_row(gateway, job_id)
+    row = first_chunk_row(gateway, job_id)
     assert "reported_batch" not in row
     assert row["wait_token"] == chunk["wait_token"]  # still waiting for its (600 s) poll
     assert gateway.progress(job_id).job.finished_at is None  # type: ignore[union-attr]
@@ -134,5 +117,5 @@ def test_the_stacks_rule_delivers_ended_jobs_events_from_the_default_bus(
 
     job = gateway.wait(job_id, timeout_s=60)  # the next poll was 600 s away
     assert job.status is BatchStatus.COMPLETED
-    row = chunk_row(gateway, job_id)
+    row = first_chunk_row(gateway, job_id)
     assert (row["polls"], row["reported_event"]) == (1, "bedrock.Completed")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from batch_gateway.models import BatchItem, BatchStatus, FinishReason, JobSpec
 from batch_gateway.providers.bedrock.batch import BedrockBatchProvider
@@ -29,14 +28,8 @@ SPEC = JobSpec(provider="bedrock", model=MODEL, system_prompt="Answer briefly.")
 
 
 @pytest.fixture
-def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws(), EmulatorServer(polls_to_complete=2, bedrock_min_records=3) as server:
+def emu(mocked_aws: None) -> Iterator[EmulatorServer]:
+    with EmulatorServer(polls_to_complete=2, bedrock_min_records=3) as server:
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         yield server
 

@@ -17,7 +17,6 @@ import boto3
 import httpx2
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from batch_gateway_local.emulator import EmulatorServer, Limits
 from batch_gateway_local.emulator.tokens import chat_prompt_tokens
@@ -149,23 +148,16 @@ BUCKET = "quota-bucket"
 
 
 @pytest.fixture
-def bedrock(monkeypatch: pytest.MonkeyPatch, emu: EmulatorServer) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        model_input = {
-            "anthropic_version": "bedrock-2023-05-31",
-            "max_tokens": 9,
-            "messages": [{"role": "user", "content": "hi"}],
-        }
-        record = {"recordId": "1", "modelInput": model_input}
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        boto3.client("s3").put_object(Bucket=BUCKET, Key="in.jsonl", Body=json.dumps(record).encode())
-        yield boto3.client("bedrock", endpoint_url=emu.bedrock_endpoint_url)
+def bedrock(emu: EmulatorServer, mocked_aws: None) -> Any:
+    model_input = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 9,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    record = {"recordId": "1", "modelInput": model_input}
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="in.jsonl", Body=json.dumps(record).encode())
+    return boto3.client("bedrock", endpoint_url=emu.bedrock_endpoint_url)
 
 
 def create_job(client: Any, name: str, model: str = MODEL) -> str:

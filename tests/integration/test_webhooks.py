@@ -30,24 +30,16 @@ from batch_gateway_local.emulator.webhooks import (
     new_secret,
     sign_delivery,
 )
-from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
-from tests.conftest import write_jsonl
-from tests.stack_helpers import event, parked_chunk
+from batch_gateway_local.stack.local_gateway import LocalGateway
+from tests.stack_helpers import event, first_chunk_row, parked_options
+from tests.stack_helpers import start_parked_job as parked_job
 
 SECRET = new_secret()
-LONG_WAIT = 600
 
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[LocalGateway]:
-    options = LocalOptions(
-        poll_initial_wait_seconds=LONG_WAIT,
-        poll_backoff_factor="1",
-        poll_max_wait_seconds=LONG_WAIT,
-        polls_to_complete=1,
-        stack_name="webhooks",
-    )
-    with LocalGateway(options) as gw:
+    with LocalGateway(parked_options("webhooks")) as gw:
         boto3.client("secretsmanager").put_secret_value(
             SecretId=gw.outputs["WebhookSecretArn"],
             SecretString=json.dumps({"openai_webhook_secret": SECRET}),
@@ -74,22 +66,14 @@ def deliver(gw: LocalGateway, delivery: SignedDelivery) -> tuple[int, dict[str, 
 
 
 def start_parked_job(gw: LocalGateway, tmp_path: Path, name: str) -> tuple[str, dict[str, Any]]:
-    """Submit a 3-item OpenAI job and wait until its chunk waits for the provider in the callback task."""
-    rows = [{"custom_id": f"{name}-{n}", "user_message": f"Question {n}?"} for n in range(3)]
-    job_id = gw.submit_file(
-        write_jsonl(tmp_path / f"{name}.jsonl", rows), JobSpec(provider="openai", model="gpt-4o-mini")
-    )
-    return job_id, parked_chunk(gw, job_id)
+    """A 3-item OpenAI job whose chunk waits for the provider in the callback task."""
+    return parked_job(gw, tmp_path, name, JobSpec(provider="openai", model="gpt-4o-mini"))
 
 
 def provider_finishes(gw: LocalGateway, batch_id: str) -> None:
     """The provider ends the batch (the emulator completes it on its next retrieve)."""
     client = OpenAI(api_key="sk-emulator-local", base_url=gw.emulator.openai_base_url)
     assert client.batches.retrieve(batch_id).status == "completed"
-
-
-def chunk_row(gw: LocalGateway, job_id: str) -> dict[str, Any]:
-    return JobsRepository(gw.outputs["JobsTableName"]).get_chunk(job_id, 1)
 
 
 def test_a_signed_webhook_finishes_the_job_before_its_next_poll(
@@ -106,7 +90,7 @@ def test_a_signed_webhook_finishes_the_job_before_its_next_poll(
     job = gateway.wait(job_id, timeout_s=60)  # the next poll was 600 s away
     assert job.status is BatchStatus.COMPLETED
     assert job.counts.succeeded == 3
-    row = chunk_row(gateway, job_id)
+    row = first_chunk_row(gateway, job_id)
     assert row["polls"] == 1
     assert row["reported_event"] == "batch.completed"
 
@@ -127,7 +111,7 @@ def test_forged_and_replayed_webhooks_are_rejected(gateway: LocalGateway, tmp_pa
     status, answer = deliver(gateway, captured_long_ago)
     assert status == 400
     assert "too old" in answer["message"]
-    row = chunk_row(gateway, job_id)
+    row = first_chunk_row(gateway, job_id)
     assert "reported_batch" not in row
     assert gateway.progress(job_id).job is not None
     assert gateway.progress(job_id).job.finished_at is None  # type: ignore[union-attr]
@@ -140,7 +124,7 @@ def test_forged_and_replayed_webhooks_are_rejected(gateway: LocalGateway, tmp_pa
     status, answer = deliver(gateway, genuine)  # the same delivery again, within the 5-minute window
     assert (status, answer["status"]) == (200, "duplicate")
     assert gateway.wait(job_id, timeout_s=60).status is BatchStatus.COMPLETED
-    assert chunk_row(gateway, job_id)["polls"] == 1
+    assert first_chunk_row(gateway, job_id)["polls"] == 1
 
 
 def test_a_webhook_for_a_batch_that_is_not_ours_changes_nothing(gateway: LocalGateway) -> None:
@@ -170,7 +154,7 @@ def test_the_emulator_sends_signed_webhooks_through_the_local_api(
             job = gateway.wait(job_id, timeout_s=60)  # the next poll was 600 s away
     assert job.status is BatchStatus.COMPLETED
     assert clock.notified[chunk["provider_batch_id"]] == 200
-    assert chunk_row(gateway, job_id)["reported_event"] == "batch.completed"
+    assert first_chunk_row(gateway, job_id)["reported_event"] == "batch.completed"
 
 
 def test_a_webhook_before_the_wait_begins_ends_that_wait_at_once(gateway: LocalGateway) -> None:

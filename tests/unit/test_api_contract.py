@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from batch_gateway.api.errors import ApiError
-from batch_gateway.api.submission import check_items
+from batch_gateway.api.submission_checks import check_items
 from batch_gateway.api.tokens import decode_token, encode_token
 from batch_gateway.models import JobSpec
-from batch_gateway.storage.jobs import FILTERED_QUERY_MAX_READS, query_page
+from batch_gateway.storage.dynamo import FILTERED_QUERY_MAX_READS, query_page
 from batch_gateway_local.api_front.routes import ApiDefinition
 from batch_gateway_local.openapi import OPENAPI_PATH, document
 from batch_gateway_local.stack.app_files import PROJECT_ROOT, TEMPLATE

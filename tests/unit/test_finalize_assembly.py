@@ -7,12 +7,10 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from batch_gateway.storage.results import StagedWriter, keyed_result, staged_spans, upload_staged
 from batch_gateway.storage.s3 import MIN_PART_BYTES, plan_parts
@@ -22,11 +20,8 @@ BUCKET = "staging-bucket"
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield
+def s3(mocked_aws: None) -> None:
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
 
 
 def result(line: int, size: int) -> bytes:

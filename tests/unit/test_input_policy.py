@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from batch_gateway.intake import chunk_writer, split
 from batch_gateway.intake.checks import LineError, describe, parse_item
@@ -32,6 +30,7 @@ from batch_gateway.storage.keys import (
     staging_prefix,
 )
 from batch_gateway.storage.results import ResultsRepository, iter_staged
+from tests.conftest import create_table
 
 BUCKET = "data-bucket"
 RESULTS_TABLE = "results"
@@ -121,29 +120,9 @@ def test_a_bad_on_invalid_is_a_spec_error_naming_the_key() -> None:
 
 # ------------------------------------------------------------------ intake on moto
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        boto3.client("dynamodb").create_table(
-            TableName=RESULTS_TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "job_id", "AttributeType": "S"},
-                {"AttributeName": "custom_id", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "job_id", "KeyType": "HASH"},
-                {"AttributeName": "custom_id", "KeyType": "RANGE"},
-            ],
-        )
-        yield
+def aws(mocked_aws: None) -> None:
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    create_table(RESULTS_TABLE, "job_id", "custom_id")
 
 
 def lines_of(rows: list[Any]) -> bytes:

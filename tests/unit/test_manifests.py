@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from batch_gateway.storage.keys import manifest_key, staging_prefix
 from batch_gateway.workflow.manifests import new_job_manifest, write_manifest
@@ -17,16 +15,8 @@ BUCKET = "manifest-bucket"
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield
+def s3(mocked_aws: None) -> None:
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
 
 
 def read(key: str) -> list[dict[str, object]]:

@@ -3,15 +3,12 @@ and a delivery whose action failed is acted on again when OpenAI retries it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import boto3
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from moto import mock_aws
 
 from batch_gateway.triggers import openai_webhooks
 from batch_gateway.workflow.wakeup import WakeOutcome
+from tests.conftest import create_table
 
 DELIVERIES = "webhook-deliveries"
 
@@ -27,21 +24,9 @@ CONTEXT = Context()
 
 
 @pytest.fixture
-def deliveries_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        boto3.client("dynamodb").create_table(  # as template.yaml's WebhookDeliveriesTable
-            TableName=DELIVERIES,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        )
-        yield DELIVERIES
+def deliveries_table(mocked_aws: None) -> str:
+    create_table(DELIVERIES, "id")  # as template.yaml's WebhookDeliveriesTable
+    return DELIVERIES
 
 
 def delivery(webhook_id: str) -> dict[str, str]:

@@ -158,6 +158,34 @@ def write_requests(
 
 OPENAI_SPEC = JobSpec(provider="openai", model="gpt-4o-mini")
 ANTHROPIC_SPEC = JobSpec(provider="anthropic", model="claude-haiku-4-5")
+# The custom ids the fixture batch's result files yield (output file first, then error file).
+FIXTURE_IDS = [
+    "plain",
+    "tools",
+    "fenced",
+    "too-long",
+    "server-error",
+    "cut-off",
+    "refused",
+    "late-1",
+    "stopped-1",
+    "rate-limited",
+]
+
+
+def ended_batch(status: str, error_file_id: str | None) -> dict[str, Any]:
+    """An OpenAI Batch object that ended with the fixture output file (and this error file)."""
+    return {
+        "id": "batch_1",
+        "object": "batch",
+        "status": status,
+        "output_file_id": "file-out",
+        "error_file_id": error_file_id,
+        "endpoint": "/v1/chat/completions",
+        "input_file_id": "f",
+        "completion_window": "24h",
+        "created_at": 1,
+    }
 
 
 def test_openai_submit_uploads_file_and_creates_batch(tmp_path: Path) -> None:
@@ -242,18 +270,7 @@ def test_openai_poll_cancel_and_results_from_both_files(tmp_path: Path) -> None:
     assert progress.status is BatchStatus.COMPLETED
     assert progress.request_counts == {"total": 10, "completed": 6, "failed": 4}
     results = list(provider.iter_results("batch_1"))
-    assert [r.provider_custom_id for r in results] == [
-        "plain",
-        "tools",
-        "fenced",
-        "too-long",
-        "server-error",
-        "cut-off",
-        "refused",
-        "late-1",
-        "stopped-1",
-        "rate-limited",
-    ]
+    assert [r.provider_custom_id for r in results] == FIXTURE_IDS
     assert [r.outcome for r in results].count("succeeded") == 5
     assert results[7].outcome == "expired"
     assert results[8].outcome == "cancelled"
@@ -263,17 +280,7 @@ def test_openai_poll_cancel_and_results_from_both_files(tmp_path: Path) -> None:
 @pytest.mark.parametrize("empty", [None, ""])
 def test_openai_missing_files_are_skipped(empty: str | None) -> None:
     fake = FakeOpenAI()
-    fake.batch = {
-        "id": "batch_1",
-        "object": "batch",
-        "status": "expired",
-        "output_file_id": "file-out",
-        "error_file_id": empty,
-        "endpoint": "/v1/chat/completions",
-        "input_file_id": "f",
-        "completion_window": "24h",
-        "created_at": 1,
-    }
+    fake.batch = ended_batch("expired", empty)
     results = list(fake.provider().iter_results("batch_1"))
     assert len(results) == 7
     assert fake.downloads == ["file-out"]
@@ -292,32 +299,11 @@ def test_openai_retention_deletes_each_batch_file_and_skips_batches_gone(tmp_pat
 
 def test_openai_broken_download_resumes_without_duplicates() -> None:
     fake = FakeOpenAI()
-    fake.batch = {
-        "id": "batch_1",
-        "object": "batch",
-        "status": "completed",
-        "output_file_id": "file-out",
-        "error_file_id": "file-err",
-        "endpoint": "/v1/chat/completions",
-        "input_file_id": "f",
-        "completion_window": "24h",
-        "created_at": 1,
-    }
+    fake.batch = ended_batch("completed", "file-err")
     size = len(fake.files["file-out"])
     fake.breaks["file-out"] = [size // 3, 2 * size // 3, None]  # breaks twice, then succeeds
     ids = [r.provider_custom_id for r in fake.provider().iter_results("batch_1")]
-    assert ids == [
-        "plain",
-        "tools",
-        "fenced",
-        "too-long",
-        "server-error",
-        "cut-off",
-        "refused",
-        "late-1",
-        "stopped-1",
-        "rate-limited",
-    ]
+    assert ids == FIXTURE_IDS
     assert fake.downloads == ["file-out", "file-out", "file-out", "file-err"]
 
 

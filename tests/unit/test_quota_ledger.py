@@ -4,12 +4,9 @@ from refusals, waiters woken in order, and the chunk that waited too long."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from batch_gateway.models import BatchStatus, JobSummary
 from batch_gateway.providers.bedrock.batch import _readable_aws_errors as bedrock_errors
@@ -21,45 +18,24 @@ from batch_gateway.storage.ledger import QuotaLedger, holder_key, pool_key
 from batch_gateway.workflow.capacity import Capacity, CapacityFreed
 from batch_gateway.workflow.payloads import Backoff, ChunkRef
 from batch_gateway.workflow.submit import submit_chunk
+from tests.conftest import create_table
 
 POOL = pool_key("openai", "gpt-4o-mini")
 QUOTA = 300
 
 
-def _table(name: str, hash_key: str) -> None:
-    boto3.client("dynamodb").create_table(  # as template.yaml's QuotaLedgerTable / JobsTable
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": hash_key, "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": hash_key, "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-    )
-
-
 @pytest.fixture
-def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        _table("ledger", "pool")
-        _table("jobs", "job_id")
-        yield Settings.model_validate(
-            {
-                "QUOTA_LEDGER_TABLE": "ledger",
-                "JOBS_TABLE": "jobs",
-                "OPENAI_ENQUEUED_TOKENS_QUOTA": str(QUOTA),
-                "CAPACITY_MAX_WAIT_SECONDS": str(7 * 86400),
-            }
-        )
+def settings(mocked_aws: None) -> Settings:
+    create_table("ledger", "pool", "sk")  # as template.yaml's QuotaLedgerTable
+    create_table("jobs", "job_id", "sk")  # and JobsTable (without its index)
+    return Settings.model_validate(
+        {
+            "QUOTA_LEDGER_TABLE": "ledger",
+            "JOBS_TABLE": "jobs",
+            "OPENAI_ENQUEUED_TOKENS_QUOTA": str(QUOTA),
+            "CAPACITY_MAX_WAIT_SECONDS": str(7 * 86400),
+        }
+    )
 
 
 def test_a_reservation_is_idempotent_per_holder_and_released_exactly_once(settings: Settings) -> None:

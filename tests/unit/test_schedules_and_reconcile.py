@@ -6,7 +6,7 @@ import pytest
 
 from batch_gateway.intake.spec import job_id_for
 from batch_gateway.models import BatchStatus, JobSummary
-from batch_gateway.storage.jobs import latest_step
+from batch_gateway.storage.chunk_row import latest_step
 from batch_gateway.triggers.reconciliation import ReconcileOptions
 from batch_gateway.triggers.resume import ended_by_catch_all, execution_name
 from batch_gateway.triggers.scheduling import ScheduledFile, inbox_key_for

@@ -52,13 +52,7 @@ DEFINITION = {
 
 
 @pytest.fixture
-def sfn(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+def sfn(fake_aws_env: None) -> Iterator[Any]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)

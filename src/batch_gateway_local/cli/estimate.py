@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, get_args
 
 from batch_gateway.models import Provider
 from batch_gateway_local.cli.client_commands import RESPONSE_SCHEMA_HELP
 from batch_gateway_local.cli.file_formats import add_format_arguments
-from batch_gateway_local.cli.run import spec_from_args
+from batch_gateway_local.cli.run import job_from_args
 
 _QUOTA_VARIABLES = {
     "openai": "OPENAI_ENQUEUED_TOKENS_QUOTA",
@@ -98,14 +97,9 @@ def run_estimate(args: argparse.Namespace) -> int:
     from batch_gateway.intake.estimate import EXPECTED_OUTPUT_TOKENS, estimate_file
     from batch_gateway.providers.structured import prepare_schema
 
-    if not args.file.is_file():
-        sys.stderr.write(f"error: {args.file} is not a file\n")
+    if (given := job_from_args(args)) is None:
         return 2
-    try:
-        spec, schema = spec_from_args(args)
-    except ValueError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
+    spec, schema = given
     if schema is not None:  # no intake here to prepare it: the estimate counts what the provider gets
         spec.response_schema = prepare_schema(schema, spec.provider)
     with args.file.open("rb") as stream:

@@ -150,15 +150,23 @@ def spec_from_args(args: argparse.Namespace) -> tuple[JobSpec, dict[str, Any] | 
     return spec, schema
 
 
-def local_run(args: argparse.Namespace) -> int:
+def job_from_args(args: argparse.Namespace) -> tuple[JobSpec, dict[str, Any] | None] | None:
+    """:func:`spec_from_args` for a command that reads ``args.file``; None (the error written to
+    stderr, for exit code 2) when the file is missing or the flags are unusable."""
     if not args.file.is_file():
         sys.stderr.write(f"error: {args.file} is not a file\n")
-        return 2
+        return None
     try:
-        spec, schema = spec_from_args(args)
+        return spec_from_args(args)
     except ValueError as exc:
         sys.stderr.write(f"error: {exc}\n")
+        return None
+
+
+def local_run(args: argparse.Namespace) -> int:
+    if (given := job_from_args(args)) is None:
         return 2
+    spec, schema = given
     spec.response_schema = schema  # as read: intake checks it for the provider, as for an upload
     progress_line = ProgressLine(sys.stderr)
     progress_line.show("starting the offline stack (moto + provider emulator)...")

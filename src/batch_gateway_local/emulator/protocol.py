@@ -2,15 +2,16 @@
 
 The provider emulations see a :class:`Request` (method, path, query, headers, body, provider) and
 return a :class:`Reply` (status, headers, body, optionally the chunks to stream it in), so they never
-touch HTTP; ``server`` does. :func:`openai_error`, :func:`anthropic_error` and :func:`bedrock_error`
+touch HTTP; ``http_transport`` does. :func:`openai_error`, :func:`anthropic_error` and :func:`bedrock_error`
 give each API's error shape; raising :class:`ApiError` answers with one from anywhere in a handler.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,6 +47,10 @@ class Reply:
     """When set, the body is streamed from these chunks; `body` gives the announced Content-Length."""
     close: bool = False
     """Close the connection after this reply."""
+
+
+# A route's handler: the request and its path's match (named groups such as ``batch_id``).
+Handler = Callable[[Request, "re.Match[str]"], Reply]
 
 
 def dumps(value: Any) -> bytes:

@@ -1,28 +1,28 @@
-"""The emulator's HTTP server: routing to each provider's emulation, auth, bodies, streamed replies.
+"""The emulator's server: its life cycle, its settings at runtime, and routing to each provider's API.
 
-Its own ``http.server`` and not a web framework, because it must misbehave on purpose: a scenario
-can send the full Content-Length and then close the connection half way (``flaky-download``), which
-frameworks do not let a handler do. Requests are routed by path to the OpenAI, Azure OpenAI,
-Anthropic and Bedrock emulations; each checks its provider's auth header; a reply's chunks are
-written as they come, so large result files stream.
+:class:`EmulatorServer` serves on 127.0.0.1 (the socket side is :mod:`.http_transport`'s). A
+request is first answered by the provider's front door (its auth header; Azure's api-version;
+Anthropic's ``anthropic-version``), then routed by path to the OpenAI, Azure OpenAI, Anthropic or
+Bedrock emulation, after the scenario's ``before_request`` hook (batch-scoped routes consult the
+batch's own scenario). A route's :class:`~.protocol.ApiError` becomes its reply; any other failure
+is a 500 in the provider's error shape, logged. The scenario, limits and quotas can change at
+runtime; each change is seen by later calls.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
 
 from .anthropic_api import AnthropicApi
 from .azure_api import AzureOpenAIApi, azure_authorized, azure_unauthorized, check_api_version, is_azure_path
 from .bedrock_api import BedrockApi
+from .http_transport import EmulatorHTTPServer, RequestHandler
 from .openai.api import OpenAIApi
 from .protocol import (
     ApiError,
@@ -32,24 +32,12 @@ from .protocol import (
     anthropic_error,
     bedrock_error,
     openai_error,
-    request_id,
 )
 from .scenario_base import Scenario
 from .scenarios import check_scenario_name
 from .state import QUOTA_FIELDS, Config, Limits, QuotaHighWater, Store
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Request, "re.Match[str]"], Reply]
-
-_MAX_BODY = 1024 * 1024 * 1024
-"""Hard cap on any request body (1 GiB); provider limits are checked by the handlers."""
-
-
-def _provider_of(path: str) -> Provider:
-    if path.startswith("/model-invocation-job"):
-        return "bedrock"
-    return "anthropic" if path.startswith("/v1/messages") else "openai"
 
 
 def _authorized(provider: Provider, headers: dict[str, str]) -> bool:
@@ -72,111 +60,6 @@ def _unauthorized(provider: Provider) -> Reply:
         "You didn't provide an API key. You need to provide your API key in an Authorization header "
         "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
     )
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    emulator: EmulatorServer
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid 40 ms ACK stalls
-    server: _HTTPServer
-    server_version = "BatchGatewayEmulator/1.0"
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s - " + format, self.address_string(), *args)
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts: list[bytes] = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                total += size
-                if total > _MAX_BODY:
-                    raise ValueError("request body too large")
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY:
-            raise ValueError("request body too large")
-        return self.rfile.read(length) if length else b""
-
-    def _handle(self, method: str) -> None:
-        split = urlsplit(self.path)
-        path = split.path.rstrip("/") or "/"
-        provider = _provider_of(path)
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        try:
-            body = self._read_body()
-        except ValueError:
-            self.close_connection = True
-            self._send(
-                openai_error(413, "Request body too large.")
-                if provider == "openai"
-                else anthropic_error(413, "Request body too large.", type_="request_too_large"),
-                provider,
-            )
-            return
-        request = Request(
-            method=method,
-            path=path,
-            query=dict(parse_qsl(split.query)),
-            headers=headers,
-            body=body,
-            provider=provider,
-        )
-        self._send(self.server.emulator.dispatch(request), provider)
-
-    def _send(self, reply: Reply, provider: Provider) -> None:
-        headers = dict(reply.headers)
-        if provider == "openai":
-            headers.setdefault("x-request-id", request_id())
-        else:
-            headers.setdefault("request-id", request_id())
-        length = len(reply.body)
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(length))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        if reply.close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        if self.command == "HEAD":
-            return
-        written = 0
-        try:
-            if reply.chunks is None:
-                self.wfile.write(reply.body)
-                written = length
-            else:
-                for chunk in reply.chunks:
-                    self.wfile.write(chunk)
-                    written += len(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-            return
-        if written != length:
-            # A scenario cut the stream short: the client sees a truncated body.
-            self.close_connection = True
 
 
 class EmulatorServer:
@@ -214,7 +97,7 @@ class EmulatorServer:
         self._bedrock = BedrockApi(self.store, min_records=bedrock_min_records)
         self._azure = AzureOpenAIApi(self.store)
         self._requested_port = port
-        self._httpd: _HTTPServer | None = None
+        self._httpd: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ life cycle
@@ -222,7 +105,7 @@ class EmulatorServer:
     def start(self) -> None:
         if self._httpd is not None:
             return
-        httpd = _HTTPServer(("127.0.0.1", self._requested_port), _RequestHandler)
+        httpd = EmulatorHTTPServer(("127.0.0.1", self._requested_port), RequestHandler)
         httpd.emulator = self
         self._httpd = httpd
         self.store.base_url = self.base_url

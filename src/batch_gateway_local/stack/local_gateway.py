@@ -36,7 +36,9 @@ from batch_gateway.intake.spec import (
 )
 from batch_gateway.models import JobSpec, JobSummary
 from batch_gateway.settings import Settings
-from batch_gateway.storage.jobs import JOB_SK, ChunkRow, JobsRepository, counts_of, from_dynamo
+from batch_gateway.storage.chunk_row import ChunkRow, counts_of
+from batch_gateway.storage.dynamo import from_dynamo
+from batch_gateway.storage.jobs import JOB_SK, JobsRepository
 from batch_gateway.storage.keys import errors_key, results_key, schema_key, summary_key
 from batch_gateway.storage.results import ResultsRepository
 from batch_gateway.workflow.cancel import cancel_job

@@ -46,7 +46,8 @@ from batch_gateway.intake.spec import new_job
 from batch_gateway.models import BatchStatus
 from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.settings import get_settings
-from batch_gateway.storage.jobs import JOB_RECORD_TYPE, JOB_SK, ChunkRow, JobsRepository
+from batch_gateway.storage.chunk_row import ChunkRow
+from batch_gateway.storage.jobs import JOB_RECORD_TYPE, JOB_SK, JobsRepository
 from batch_gateway.storage.keys import s3_uri
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # (Router.__init__ lacks "-> None")

@@ -1,7 +1,7 @@
 """``POST /batches/estimate``: what ``POST /batches`` with the same body would send and cost.
 
 The body is a submission's (``SubmitBatch``): its spec is checked as a submission's is
-(``submission.validate_spec``), then the items (or the ``source`` object, read as a stream) go through
+(``submission_checks.validate_spec``), then the items (or the ``source`` object, read as a stream) go through
 intake's own checks and chunking (``intake.estimate``): nothing is written, no provider is called.
 A source larger than ``MAX_ESTIMATE_SOURCE_BYTES`` is refused with the CLI to use instead: the API
 answers within API Gateway's 29 seconds, and intake reads about 30,000 lines a second.
@@ -15,7 +15,7 @@ from typing import IO
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from batch_gateway.api import submission
+from batch_gateway.api import submission_checks
 from batch_gateway.api.errors import COMMON_ERRORS, TOO_LARGE, ApiError, documented, documented_error
 from batch_gateway.api.models import MAX_BODY_BYTES, SubmitBatch
 from batch_gateway.intake.estimate import Estimate, estimate_file
@@ -33,7 +33,7 @@ def _stream(request: SubmitBatch, settings: Settings) -> IO[bytes]:
         lines = (item if isinstance(item, str) else json.dumps(item) for item in request.items)
         return io.BytesIO("".join(line + "\n" for line in lines).encode("utf-8", "surrogatepass"))
     assert request.source is not None  # SubmitBatch requires one of the two
-    bucket, key, size = submission.check_source(request.source, settings)
+    bucket, key, size = submission_checks.check_source(request.source, settings)
     if size > MAX_ESTIMATE_SOURCE_BYTES:
         raise ApiError(
             413,
@@ -67,7 +67,7 @@ def estimate_batch(request: SubmitBatch) -> Estimate:
     if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
         raise ApiError(413, "payload_too_large", TOO_LARGE)
     settings = get_settings()
-    spec = submission.validate_spec(request)
+    spec = submission_checks.validate_spec(request)
     estimate = estimate_file(_stream(request, settings), spec, settings)
     logger.info("batch estimated", extra={"requests": estimate.requests, "accepted": estimate.accepted})
     return estimate

@@ -31,7 +31,7 @@ from batch_gateway.api.models import (
     ResultRow,
     ResultsLink,
 )
-from batch_gateway.api.submission import split_s3_uri
+from batch_gateway.api.submission_checks import split_s3_uri
 from batch_gateway.api.tokens import decode_token, encode_token, invalid_start
 from batch_gateway.api.views import JobIdPath, find_job
 from batch_gateway.settings import get_settings

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from batch_gateway.storage import jobs
 from batch_gateway.storage.aws import dynamodb_table
+from batch_gateway.storage.dynamo import from_dynamo, to_dynamo
 
 SCHEDULED_SK = "SCHEDULED"
 RECONCILE_SK = "RECONCILE"
@@ -67,9 +68,9 @@ class ScheduledClaims:
         try:
             self._table.put_item(
                 Item=self._key(claim_id)
-                | jobs.to_dynamo({"state": "claimed", "claimed_at": now, "source": source}),
+                | to_dynamo({"state": "claimed", "claimed_at": now, "source": source}),
                 ConditionExpression=Attr("job_id").not_exists()
-                | (Attr("state").eq("claimed") & Attr("claimed_at").lt(jobs.to_dynamo(now - lease_seconds))),
+                | (Attr("state").eq("claimed") & Attr("claimed_at").lt(to_dynamo(now - lease_seconds))),
             )
         except ClientError as exc:
             if _conditional_failed(exc):
@@ -80,7 +81,7 @@ class ScheduledClaims:
     def get(self, claim_id: str) -> ScheduledClaim | None:
         """The claim of a file version, or None when nobody took it yet."""
         item = self._table.get_item(Key=self._key(claim_id), ConsistentRead=True).get("Item")
-        return ScheduledClaim.model_validate(jobs.from_dynamo(item)) if item else None
+        return ScheduledClaim.model_validate(from_dynamo(item)) if item else None
 
     def mark_submitted(self, claim_id: str, job_id: str, inbox_key: str) -> None:
         """The file version was copied to the inbox as ``inbox_key`` and started ``job_id``."""
@@ -92,7 +93,7 @@ class ScheduledClaims:
                 ":s": "submitted",
                 ":j": job_id,
                 ":k": inbox_key,
-                ":t": jobs.to_dynamo(time.time()),
+                ":t": to_dynamo(time.time()),
             },
         )
 
@@ -115,7 +116,7 @@ class ReconcileRecords:
         item = self._table.get_item(Key={"job_id": job_id, "sk": RECONCILE_SK}, ConsistentRead=True).get(
             "Item"
         )
-        return ReconcileRecord.model_validate(jobs.from_dynamo(item)) if item else ReconcileRecord()
+        return ReconcileRecord.model_validate(from_dynamo(item)) if item else ReconcileRecord()
 
     def record_resume(self, job_id: str, resumes: int) -> bool:
         """Count resume number ``resumes``; False when another run counted it first."""
@@ -123,7 +124,7 @@ class ReconcileRecords:
         try:
             self._table.put_item(
                 Item={"job_id": job_id, "sk": RECONCILE_SK, "resumes": resumes}
-                | jobs.to_dynamo({"resumed_at": time.time()}),
+                | to_dynamo({"resumed_at": time.time()}),
                 ConditionExpression=previous,
             )
         except ClientError as exc:
@@ -137,7 +138,7 @@ class ReconcileRecords:
         self._table.update_item(
             Key={"job_id": job_id, "sk": jobs.JOB_SK},
             UpdateExpression=f"SET {CLEANED_UP_AT} = :t",
-            ExpressionAttributeValues={":t": jobs.to_dynamo(time.time())},
+            ExpressionAttributeValues={":t": to_dynamo(time.time())},
         )
 
     def reopen_job(self, job_id: str, reason: str) -> None:
@@ -149,7 +150,7 @@ class ReconcileRecords:
             ExpressionAttributeValues={
                 ":s": "in_progress",
                 ":r": reason,
-                ":u": jobs.to_dynamo(time.time()),
+                ":u": to_dynamo(time.time()),
             },
         )
 
@@ -158,12 +159,12 @@ class ReconcileRecords:
         kwargs: dict[str, Any] = {
             "IndexName": jobs.JOBS_BY_CREATED_AT_INDEX,
             "KeyConditionExpression": Key("record_type").eq(jobs.JOB_RECORD_TYPE)
-            & Key("created_at").gt(jobs.to_dynamo(created_after)),
+            & Key("created_at").gt(to_dynamo(created_after)),
         }
         while True:
             page = self._table.query(**kwargs)
             for item in page.get("Items", []):
-                yield jobs.from_dynamo(item)
+                yield from_dynamo(item)
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from batch_gateway.storage.aws import dynamodb_table
-from batch_gateway.storage.jobs import from_dynamo, to_dynamo
+from batch_gateway.storage.dynamo import from_dynamo, to_dynamo
 
 POOL_SK = "POOL"
 HOLD_PREFIX = "HOLD#"

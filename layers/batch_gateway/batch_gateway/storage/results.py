@@ -25,7 +25,7 @@ from batch_gateway.lines import iter_numbered_lines
 from batch_gateway.models import BatchResult
 from batch_gateway.storage import keys, s3
 from batch_gateway.storage.aws import dynamodb_table
-from batch_gateway.storage.jobs import from_dynamo, query_page, to_dynamo
+from batch_gateway.storage.dynamo import from_dynamo, query_page, to_dynamo
 
 if TYPE_CHECKING:
     from batch_gateway.settings import Settings

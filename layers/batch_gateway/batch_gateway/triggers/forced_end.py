@@ -25,7 +25,8 @@ from batch_gateway.providers.registry import provider_for
 from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
 from batch_gateway.storage.chunk_index import read_index
-from batch_gateway.storage.jobs import ChunkRow, JobsRepository
+from batch_gateway.storage.chunk_row import ChunkRow
+from batch_gateway.storage.jobs import JobsRepository
 from batch_gateway.storage.results import ResultsRepository, StagedWriter, split_keyed_result, upload_staged
 from batch_gateway.workflow.finalize import finalize_job
 

@@ -30,7 +30,8 @@ from pydantic import Field
 
 from batch_gateway.models import BatchJobInfo, BatchStatus, JobSummary, ResultCounts
 from batch_gateway.observability import MetricUnit, logger, metrics
-from batch_gateway.storage.jobs import JOB_SK, from_dynamo
+from batch_gateway.storage.dynamo import from_dynamo
+from batch_gateway.storage.jobs import JOB_SK
 from batch_gateway.storage.keys import s3_uri, summary_key
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 A resumed execution ``<job>-resume-<n>`` gets only the chunks not yet collected (in its own
 manifest, ``workflow.manifests``), each at its latest (round, attempt) as the chunk row records it
-(:meth:`~batch_gateway.storage.jobs.ChunkRow.latest_step`); a chunk whose round was collected and
+(:meth:`~batch_gateway.storage.chunk_row.ChunkRow.latest_step`); a chunk whose round was collected and
 whose follow-up round is staged starts that round. Submit is exactly-once per (round, attempt) (a
 recorded batch is adopted, never created again) and collected chunks are not in the manifest at all,
 so nothing collected is redone or lost, and nothing is paid twice. The execution's name is the
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from batch_gateway.models import BatchStatus, JobSummary
 from batch_gateway.storage import keys, s3
-from batch_gateway.storage.jobs import ChunkRow
+from batch_gateway.storage.chunk_row import ChunkRow
 from batch_gateway.workflow.manifests import write_manifest
 from batch_gateway.workflow.payloads import ChunkRef
 

@@ -21,7 +21,7 @@ from batch_gateway.models import JobSummary, ProviderBatches
 from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.settings import Settings
 from batch_gateway.storage.aws import stepfunctions_client
-from batch_gateway.storage.jobs import ChunkRow
+from batch_gateway.storage.chunk_row import ChunkRow
 from batch_gateway.storage.ledger import Hold, PoolRow, QuotaLedger, Reservation, holder_key, pool_key
 from batch_gateway.workflow.payloads import ChunkRef
 

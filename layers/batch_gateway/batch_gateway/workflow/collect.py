@@ -32,13 +32,8 @@ from batch_gateway.providers.types import Outcome, ProviderResult
 from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
 from batch_gateway.storage.chunk_index import decode_index_line
-from batch_gateway.storage.jobs import (
-    BATCH_END_FAILED,
-    BATCH_END_QUOTA,
-    ChunkRow,
-    JobsRepository,
-    RoundReport,
-)
+from batch_gateway.storage.chunk_row import BATCH_END_FAILED, BATCH_END_QUOTA, ChunkRow, RoundReport
+from batch_gateway.storage.jobs import JobsRepository
 from batch_gateway.storage.results import (
     ResultsRepository,
     StagedWriter,

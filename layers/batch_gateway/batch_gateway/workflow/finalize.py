@@ -28,7 +28,8 @@ from batch_gateway.models import BatchStatus, JobSummary, ResultCounts, add_usag
 from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
-from batch_gateway.storage.jobs import ChunkRow, JobsRepository
+from batch_gateway.storage.chunk_row import ChunkRow
+from batch_gateway.storage.jobs import JobsRepository
 from batch_gateway.storage.results import StagedSpan, iter_staged, staged_spans
 from batch_gateway.workflow.capacity import provider_batch_report
 

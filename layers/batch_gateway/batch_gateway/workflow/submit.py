@@ -29,7 +29,8 @@ from batch_gateway.providers.registry import provider_for
 from batch_gateway.providers.types import SubmittedBatch
 from batch_gateway.settings import Settings
 from batch_gateway.storage import keys, s3
-from batch_gateway.storage.jobs import BATCH_END_QUOTA, ChunkRow, JobsRepository
+from batch_gateway.storage.chunk_row import BATCH_END_QUOTA, ChunkRow
+from batch_gateway.storage.jobs import JobsRepository
 from batch_gateway.workflow.capacity import QUOTA_UNITS, Capacity, row_amount
 from batch_gateway.workflow.payloads import Backoff, ChunkRef, ChunkState
 

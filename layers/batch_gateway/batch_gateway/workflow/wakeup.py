@@ -27,7 +27,9 @@ from pydantic import BaseModel
 
 from batch_gateway.observability import MetricUnit, logger, metrics
 from batch_gateway.storage.aws import dynamodb_table, stepfunctions_client
-from batch_gateway.storage.jobs import ChunkRow, chunk_sk, from_dynamo, to_dynamo
+from batch_gateway.storage.chunk_row import ChunkRow
+from batch_gateway.storage.dynamo import from_dynamo, to_dynamo
+from batch_gateway.storage.jobs import chunk_sk
 from batch_gateway.workflow.payloads import AwaitProviderInput
 
 if TYPE_CHECKING:

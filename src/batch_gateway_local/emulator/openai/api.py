@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from batch_gateway_local.emulator.openai.batches import OpenAIBatches
-from batch_gateway_local.emulator.openai.replies import Handler
+from batch_gateway_local.emulator.protocol import Handler
 from batch_gateway_local.emulator.state import Store
 
 

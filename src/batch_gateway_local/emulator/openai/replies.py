@@ -6,13 +6,9 @@ the input-file checks (``validation``) all answer in these shapes, as api.openai
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import Any
 
-from batch_gateway_local.emulator.protocol import Reply, Request, openai_error
-
-Handler = Callable[[Request, "re.Match[str]"], Reply]
+from batch_gateway_local.emulator.protocol import Reply, openai_error
 
 DAY = 24 * 3600
 CHAT_ENDPOINT = "/v1/chat/completions"
