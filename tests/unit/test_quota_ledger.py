@@ -178,3 +178,20 @@ def test_each_provider_s_quota_refusal_is_recognised() -> None:
         bedrock_errors("the job", quota_refusal=True),
     ):
         raise quota
+
+
+def test_crash_after_aws_call_between_a_release_and_its_wake_still_wakes_the_waiters(
+    settings: Settings,
+) -> None:
+    # Found by the chaos run: Poll released the batch's units, died before waking anyone, and its
+    # retry found them released and returned; the parked chunks slept until their safety net.
+    capacity = Capacity(settings)
+    running = ChunkRef(job_id="job", bucket="b", chunk=1)
+    assert capacity.reserve(running, "openai", "gpt-4o-mini", QUOTA) == "reserved"
+    waiting = ChunkRef(job_id="job", bucket="b", chunk=2, waiting_since=time.time())
+    capacity.park(waiting, "openai", "gpt-4o-mini", 150, "token-2")
+    capacity.ledger.release(POOL, holder_key("job", 1, 0, 0))  # the try that died after this call
+
+    capacity.end_batch(running, "openai", "gpt-4o-mini", quota_refused=False)  # its retry
+
+    assert capacity.ledger.waiters(POOL) == []

@@ -2,7 +2,8 @@
 
 :func:`check_moto_internals` lists what changed in them (the Lambda invoke, stream-mapping and
 event-rule hooks, S3 events, CloudFormation's parser, the Step Functions interpreter's thread list and
-its Distributed Map worker, whose children's histories ``sfn_history`` records);
+its Distributed Map worker, whose children's histories ``sfn_history`` records, and the execution
+stop that ``sfn_stop`` makes immediate);
 the stack refuses to start when that list is not empty, and the tests fail when the installed moto is
 not :data:`TESTED_MOTO_VERSION`, so an upgrade of moto is a deliberate step.
 """
@@ -13,6 +14,7 @@ from batch_gateway_local.stack.event_rules import check_event_rule_hook
 from batch_gateway_local.stack.lambda_runtime.runtime import check_invoke_hook
 from batch_gateway_local.stack.s3_events import check_s3_event_hooks
 from batch_gateway_local.stack.sfn_history import check_child_history_hook
+from batch_gateway_local.stack.sfn_stop import check_stop_hook
 from batch_gateway_local.stack.stream_mappings import check_stream_hook
 
 TESTED_MOTO_VERSION = "5.2.5"
@@ -22,7 +24,7 @@ TESTED_MOTO_VERSION = "5.2.5"
 def check_moto_internals() -> list[str]:
     """Problems with the private moto pieces this package relies on (empty when all is as expected)."""
     problems = check_invoke_hook() + check_stream_hook() + check_event_rule_hook() + check_s3_event_hooks()
-    problems += check_child_history_hook()
+    problems += check_child_history_hook() + check_stop_hook()
     try:
         from moto.cloudformation import parsing
         from moto.cloudformation.models import cloudformation_backends

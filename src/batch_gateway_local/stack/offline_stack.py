@@ -49,6 +49,7 @@ from batch_gateway_local.stack.sam.state_machines import (
 from batch_gateway_local.stack.sam.template import find_dependency_cycle, load_template, translate_sam
 from batch_gateway_local.stack.sandbox import FAKE_CREDENTIALS, offline_environment, share_global_sdk_settings
 from batch_gateway_local.stack.sfn_history import ChildExecutionHistories
+from batch_gateway_local.stack.sfn_stop import patch_stop_execution
 from batch_gateway_local.stack.stream_mappings import StreamDelivery
 
 
@@ -221,6 +222,7 @@ class OfflineStack:
         exit_stack.enter_context(self._runtime)
         extensions = exit_stack.enter_context(CloudFormationExtensions())
         exit_stack.enter_context(patch_s3_events())
+        exit_stack.enter_context(patch_stop_execution())  # immediate, as on AWS (sfn_stop)
         # DynamoDB stream mappings: delivered after the write, filtered and in order (see stream_mappings).
         exit_stack.enter_context(StreamDelivery())
         exit_stack.enter_context(EventRuleDelivery())

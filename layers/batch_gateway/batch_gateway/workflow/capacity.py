@@ -99,7 +99,11 @@ class Capacity:
         in_use = self.ledger.pool(pool).in_use if quota_refused else 0
         released = self.ledger.release(pool, holder_key(ref.job_id, ref.chunk, ref.round, ref.attempt))
         if released is None:
-            return False  # released already (Poll before Collect), or it never held units
+            # Released already: by Poll before Collect, or by a try of this handler that died before
+            # it woke anyone (found by the chaos run: the waiters then slept until their safety net).
+            # Waking is idempotent, so wake again.
+            self.wake(pool)
+            return False
         alone = False
         if quota_refused:
             # The provider took what others held but not this batch on top: use no more for a while.
@@ -125,12 +129,17 @@ class Capacity:
             # An empty pool always takes one: a chunk never waits for a quota it could never fit.
             if waiter.amount > free and not (row.in_use <= 0 and woken == 0):
                 break  # first come, first served: no overtaking by smaller chunks
-            if not self.ledger.unpark(pool, waiter.sk):
-                continue  # another release woke it
             if waiter.sk == own_waiter:
+                if not self.ledger.unpark(pool, waiter.sk):
+                    continue  # another release woke it
                 own = True
-            elif not _send_token(waiter.task_token):
-                continue
+            else:
+                # Sent, then taken off the queue: a waker that dies in between leaves a spent token,
+                # which the next wake drops; the other order would leave a waiter nobody wakes.
+                sent = _send_token(waiter.task_token)
+                self.ledger.unpark(pool, waiter.sk)
+                if not sent:
+                    continue  # woken by another release, or its timeout sent it on already
             woken += 1
             free -= waiter.amount
         if woken:
@@ -166,8 +175,9 @@ class Capacity:
         woken = 0
         for pool in self.job_pools(provider, models):
             for waiter in self.ledger.waiters(pool, limit=None):
-                if waiter.job_id == job_id and self.ledger.unpark(pool, waiter.sk):
-                    woken += _send_token(waiter.task_token)
+                if waiter.job_id == job_id:
+                    woken += _send_token(waiter.task_token)  # sent first, as in wake
+                    self.ledger.unpark(pool, waiter.sk)
         return woken
 
     def job_holds(self, job_id: str, provider: str, models: set[str]) -> list[Hold]:
