@@ -16,8 +16,8 @@ second check that never refuses what AWS allows (``policy.py`` stays the precise
   cloudwatch, a DynamoDB transaction is each item's action), evaluated by moto.
 * Inline policies of a role CloudFormation made are kept as dicts, which moto's evaluator cannot
   read (KeyError): they are handed to it as JSON text.
-* Signatures: for a request without a body (a Lambda GET) moto hashes its parsed parameters as the
-  payload, so no signature matches: the empty body is hashed, as botocore did.
+* Signatures: for a GET, HEAD or DELETE without a body (a Lambda GET) moto hashes its parsed
+  parameters as the payload, so no signature matches: the empty body is hashed, as botocore did.
 * A request without an ``Authorization`` header (a presigned URL, an anonymous GET) is not checked:
   moto would fail on it; the URL's signer's permission is checked when it is used, on AWS.
 """
@@ -61,7 +61,7 @@ def moto_enforcement(where: Where, on_decided: OnDecided) -> Iterator[None]:
     aws_request = IAMRequestBase._create_aws_request
 
     def _create_aws_request(request: Any) -> Any:
-        if not request._body:
+        if not request._body and request._method in ("GET", "HEAD", "DELETE"):
             request._data = b""
         return aws_request(request)
 
