@@ -238,4 +238,7 @@ def _denial(policy: FunctionPolicy, denied: CheckedRequest, where: Where) -> Any
         f"{request.resource} {why} (offline IAM check of {policy.logical_id}'s role in the template)"
     )
     code = "AccessDenied" if request.action.startswith("s3:") else "AccessDeniedException"
-    return {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": "offline-iam-check"}}
+    return {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": "offline-iam-check"},
+    }
