@@ -98,8 +98,7 @@ def reason_for(
     return (
         reasons.get((grant.function, name))
         or reasons.get((policy, name))  # an AWS::IAM::Policy of its own, attached to the role
-        or reasons.get((grant.function, template))
-        or reasons.get((grant.function, template.split("#", 1)[0]))
+        or reasons.get((grant.function, template))  # "<policy template>#<n>": its n-th use
     )
 
 
@@ -115,7 +114,7 @@ def write_report(check: IamCheck, template_text: str, template_names: dict[str, 
     signed = sum(n for owner, n in check.moto_checked.items() if owner != "admin")
     out.write(
         f"requests moto authorized: {sum(check.moto_checked.values())}, {signed} of them signed with a "
-        f"role's assumed credentials ({len(check.moto_checked) - ('admin' in check.moto_checked)} roles)\n"
+        f"role's assumed credentials (from {len(check.moto_checked) - ('admin' in check.moto_checked)} roles)\n"
     )
     for call in _unique(c.describe() for c in denied):
         out.write(f"  DENIED {call}\n")
