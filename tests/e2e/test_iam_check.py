@@ -1,8 +1,9 @@
-"""The offline IAM check can fail: without the intake function's read of inbox/, a job is refused.
+"""The offline IAM check can fail: a template copy without one grant makes `local run` fail, naming it.
 
-A copy of template.yaml without IntakeFunction's ReadInboxUploads statement: the upload's intake
-is answered AccessDenied, as AWS would, and ``local run`` exits non-zero naming the denied action,
-the resource and the function.
+Without IntakeFunction's ReadInboxUploads, the upload's intake is answered AccessDenied, as AWS
+would; without the state machine role's ReadJobManifests, the Distributed Map's ItemReader cannot
+read the job's manifest. Either way ``local run`` exits non-zero naming the principal, the denied
+action and the resource.
 """
 
 from __future__ import annotations
@@ -21,38 +22,46 @@ from batch_gateway_local.stack.app_files import TEMPLATE
 READ_INBOX = re.compile(
     r"^ +- Sid: ReadInboxUploads\b.*\n(?: +(?:Effect|Action|Resource): .*\n){3}", re.MULTILINE
 )
+# The state machine's policy statement that lets its ItemReader read a job's manifest.
+READ_MANIFESTS = re.compile(
+    r"^ +- Statement:\n +- Sid: ReadJobManifests\b.*\n(?: +(?:Effect|Action|Resource): .*\n){3}", re.MULTILINE
+)
 
 
-def test_local_run_fails_naming_the_denied_action_when_intake_cannot_read_the_inbox(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    text = TEMPLATE.read_text()
-    without, removed = READ_INBOX.subn("", text)
-    assert removed == 1, "the statement this test removes changed: update READ_INBOX"
+def _local_run_without(
+    statement: re.Pattern[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[int, str]:
+    without, removed = statement.subn("", TEMPLATE.read_text())
+    assert removed == 1, "the statement this test removes changed: update its pattern"
     copy = tmp_path / "template.yaml"
     copy.write_text(without)
     monkeypatch.setattr(local_gateway, "TEMPLATE", copy)
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"custom_id": "a", "user_message": "hello"}) + "\n")
+    args = ["local", "run", str(source), "--provider", "openai", "--model", "m"]
+    code = main([*args, "--out", str(tmp_path / "out"), "--timeout", "60"])
+    return code, capsys.readouterr().err
 
-    code = main(
-        [
-            "local",
-            "run",
-            str(source),
-            "--provider",
-            "openai",
-            "--model",
-            "m",
-            "--out",
-            str(tmp_path / "out"),
-            "--timeout",
-            "60",
-        ]
-    )
 
-    err = capsys.readouterr().err
+def test_local_run_fails_naming_the_denied_action_when_intake_cannot_read_the_inbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _local_run_without(READ_INBOX, tmp_path, monkeypatch, capsys)
+
     assert code == 1
     assert "AccessDenied" in err
     assert "IntakeFunction may not s3:GetObjectVersion on arn:aws:s3:::" in err
     assert "/inbox/in.jsonl" in err
+
+
+def test_local_run_fails_naming_the_state_machine_when_its_role_cannot_read_the_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _local_run_without(READ_MANIFESTS, tmp_path, monkeypatch, capsys)
+
+    assert code == 1
+    assert "BatchJobStateMachine may not s3:GetObject on arn:aws:s3:::" in err
+    assert "/manifests/" in err

@@ -31,6 +31,8 @@ from urllib.parse import unquote
 
 import boto3
 
+from batch_gateway_local.stack.iam.recorder import acting_for
+
 from .anthropic_api import check_params, message
 from .common import choose_scenario, emission_order, guard
 from .protocol import ApiError, Reply, Request, bedrock_error, dumps, json_reply
@@ -151,7 +153,7 @@ class BedrockApi:
         with self.store.lock:
             if any(job.name == name for job in self.jobs.values()):
                 raise ApiError(bedrock_error(409, "ConflictException", f"A job named {name} already exists."))
-        records = self._read_records(input_uri)
+        records = self._read_records(input_uri, role)
         scenario = choose_scenario(self.store, request.header(SCENARIO_HEADER), _bad)
         context = CreateContext(
             provider="bedrock",
@@ -227,10 +229,11 @@ class BedrockApi:
             raise ApiError(_bad(f"{config}.{kind}.s3Uri must be an s3:// URI."))
         return uri
 
-    def _read_records(self, input_uri: str) -> list[BedrockRecord]:
+    def _read_records(self, input_uri: str, role_arn: str) -> list[BedrockRecord]:
         bucket, key = _split_s3_uri(input_uri)
         try:
-            data = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            with acting_for(role_arn):  # Bedrock reads with the job's service role (offline IAM check)
+                data = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as exc:  # any S3 failure is the caller's input problem here
             raise ApiError(_bad(f"Unable to read the input file {input_uri}: {exc}")) from None
         records: list[BedrockRecord] = []
@@ -343,10 +346,17 @@ class BedrockApi:
         folder = f"{prefix.rstrip('/')}/{job.job_id}/" if prefix.strip("/") else f"{job.job_id}/"
         input_name = job.input_uri.rstrip("/").rsplit("/", 1)[-1]
         s3 = boto3.client("s3")
-        if lines:
-            s3.put_object(Bucket=bucket, Key=f"{folder}{input_name}.out", Body=b"\n".join(lines) + b"\n")
-        s3.put_object(Bucket=bucket, Key=f"{folder}manifest.json.out", Body=dumps(self._counts(job)))
-        job.status = status or ("PartiallyCompleted" if job.errored else "Completed")
+        try:
+            with acting_for(job.role_arn):  # Bedrock writes with the job's service role
+                if lines:
+                    s3.put_object(
+                        Bucket=bucket, Key=f"{folder}{input_name}.out", Body=b"\n".join(lines) + b"\n"
+                    )
+                s3.put_object(Bucket=bucket, Key=f"{folder}manifest.json.out", Body=dumps(self._counts(job)))
+        except Exception as exc:  # as on Bedrock: a job that cannot write its output fails, saying why
+            job.status, job.message = "Failed", f"Unable to write the output to {job.output_uri}: {exc}"
+        else:
+            job.status = status or ("PartiallyCompleted" if job.errored else "Completed")
         job.ended_at = self.store.now()
 
     def _output_line(self, job: BedrockJob, record: BedrockRecord) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from batch_gateway_local.stack.errors import OfflineStackError
 from batch_gateway_local.stack.event_rules import EventRuleDelivery
 from batch_gateway_local.stack.iam.calls import Where
 from batch_gateway_local.stack.iam.recorder import IamCheck
-from batch_gateway_local.stack.iam.roles import function_policies
+from batch_gateway_local.stack.iam.setup import start_iam_checks
 from batch_gateway_local.stack.lambda_runtime.context import Invocation
 from batch_gateway_local.stack.lambda_runtime.handlers import CodeLocation
 from batch_gateway_local.stack.lambda_runtime.runtime import InProcessLambdaRuntime
@@ -68,9 +68,10 @@ class OfflineStack:
         shutdown_timeout: seconds to wait for Step Functions threads when leaving.
         lock_timeout: seconds an invocation waits for another one before failing
             (``OfflineStack.LockTimeout``) instead of deadlocking.
-        iam: check every AWS call a handler makes against its function's role in the template
-            and answer a call the role does not allow with AccessDenied (``iam_check`` holds the
-            record); False records nothing and allows everything.
+        iam: check every AWS call a handler, the state machine or Bedrock makes against its role
+            in the template and answer a call the role does not allow with AccessDenied
+            (``iam_check`` holds the record); sign it with the role's credentials and let moto
+            enforce IAM too. False records nothing and allows everything.
 
     After ``__enter__``: ``outputs`` (stack Outputs), ``resources`` (logical id -> physical id),
     ``resource_types``, ``functions`` (logical id -> function name), ``state_machines`` (logical
@@ -240,7 +241,10 @@ class OfflineStack:
         self.translated_template = translate_sam(template, self.parameter_overrides, self.region)
         self._upload_artifacts(bucket)
         self._create_stack(extensions)
-        self._install_iam_check(exit_stack)
+        if self.iam:  # both checks: docs/offline-stack.md, "IAM offline"
+            where = Where("aws", self.region, self.account_id)
+            args = (self.translated_template, self.functions, self.resources, self.resolve)
+            self.iam_check = start_iam_checks(exit_stack, self.session, where, *args)
         self._attach_layers()
         self._configure_buckets()
         self._configure_table_ttl()
@@ -344,14 +348,6 @@ class OfflineStack:
             for logical_id, resource in self.translated_template["Resources"].items()
             if resource.get("Type") == resource_type and logical_id in self.resources
         ]
-
-    def _install_iam_check(self, exit_stack: ExitStack) -> None:
-        if not self.iam:
-            return
-        policies = function_policies(self.translated_template, self.functions, self.resources, self.resolve)
-        self.iam_check = IamCheck(policies, Where("aws", self.region, self.account_id))
-        self.iam_check.install()
-        exit_stack.callback(self.iam_check.uninstall)
 
     def _attach_layers(self) -> None:
         """moto's CloudFormation drops a function's ``Layers``; set them through the Lambda API."""

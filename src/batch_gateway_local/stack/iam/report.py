@@ -1,6 +1,8 @@
 """``make iam-report``: run a few whole jobs with the IAM check on and sum up what it saw.
 
-Prints the calls checked, the calls denied (must be 0) and, per function, the grants (statement,
+Prints the calls checked, the calls denied (must be 0; moto's own refusals included), the requests
+moto's enforcement authorized (how many signed with a role's credentials) and, per principal (a
+function, the state machine, the Bedrock service role), the grants (statement,
 action, resource pattern) that no call used, each with the reason written next to it in
 template.yaml (a trailing ``# iam: ...`` comment on the statement's ``Sid`` line, or on the SAM
 policy template's line). The jobs (``run_workload``) cover the providers, a rejected file, failed
@@ -22,6 +24,7 @@ from batch_gateway_local.stack.iam.recorder import IamCheck
 
 _REASON = re.compile(r"(?:Sid:\s*(?P<sid>\w+)|-\s*(?P<template>\w+Policy):).*#\s*iam:\s*(?P<reason>.+)$")
 _FUNCTION = re.compile(r"^  (?P<id>[A-Za-z0-9]+):\s*$")
+_TEMPLATE_LINE = re.compile(r"^\s*-\s*(?P<template>\w+Policy):")
 
 
 @dataclass(frozen=True)
@@ -54,17 +57,28 @@ def unused_grants(check: IamCheck) -> list[Grant]:
 
 
 def template_reasons(template_text: str) -> dict[tuple[str, str], str]:
-    """(function logical id, Sid or policy template name) -> the ``# iam:`` reason on its line."""
+    """(resource logical id, Sid or policy template name) -> the ``# iam:`` reason on its line.
+
+    A policy template is also keyed ``<name>#<n>``: its n-th use in the resource (a state machine
+    has one LambdaInvokePolicy per function, each with its own reason)."""
     reasons: dict[tuple[str, str], str] = {}
     function = ""
+    uses: dict[str, int] = {}
     for line in template_text.splitlines():
         top = _FUNCTION.match(line)
         if top:
-            function = top["id"]
+            function, uses = top["id"], {}
             continue
+        template = _TEMPLATE_LINE.match(line)
+        if template:
+            uses[template["template"]] = uses.get(template["template"], -1) + 1
         found = _REASON.search(line)
         if found:
             reasons[(function, found["sid"] or found["template"])] = found["reason"].strip()
+            if found["template"]:
+                reasons[(function, f"{found['template']}#{uses.get(found['template'], 0)}")] = found[
+                    "reason"
+                ].strip()
     return reasons
 
 
@@ -80,8 +94,11 @@ def reason_for(
     policy = grant.statement.split("/", 1)[0]
     if name.startswith("#") and grant.action.startswith("sqs:SendMessage") and policy not in template_names:
         return SERVICE_REASON
-    return reasons.get((grant.function, name)) or reasons.get(
-        (grant.function, template_names.get(policy, ""))
+    template = template_names.get(policy, "")
+    return (
+        reasons.get((grant.function, name))
+        or reasons.get((policy, name))  # an AWS::IAM::Policy of its own, attached to the role
+        or reasons.get((grant.function, template))  # "<policy template>#<n>": its n-th use
     )
 
 
@@ -90,7 +107,15 @@ def write_report(check: IamCheck, template_text: str, template_names: dict[str, 
     reasons = template_reasons(template_text)
     denied = check.denied
     out.write(f"calls checked: {len(check.checked)}\n")
-    out.write(f"calls denied:  {len(denied)}\n")
+    roles = sorted({p.logical_id for key, p in check.policies.items() if key.startswith("arn:")})
+    for role in roles:
+        out.write(f"  of them {role}'s: {sum(1 for c in check.checked if c.function == role)}\n")
+    out.write(f"calls denied:  {len(denied)} (by moto's own enforcement: {len(check.moto_denied)})\n")
+    signed = sum(n for owner, n in check.moto_checked.items() if owner != "admin")
+    out.write(
+        f"requests moto authorized: {sum(check.moto_checked.values())}, {signed} of them signed with a "
+        f"role's assumed credentials (from {len(check.moto_checked) - ('admin' in check.moto_checked)} roles)\n"
+    )
     for call in _unique(c.describe() for c in denied):
         out.write(f"  DENIED {call}\n")
     unused = unused_grants(check)

@@ -121,13 +121,17 @@ def run_workload() -> tuple[IamCheck, str, dict[str, str]]:
 
 
 def policy_template_names(template: Mapping[str, Any]) -> dict[str, str]:
-    """Translated policy name (``<Function>RolePolicy<n>``) -> the SAM policy template it came from."""
+    """Translated policy name (``<Resource>RolePolicy<n>``) -> ``<SAM policy template>#<k>``, its k-th use."""
     names: dict[str, str] = {}
     for logical_id, resource in (template.get("Resources") or {}).items():
         policies = ((resource or {}).get("Properties") or {}).get("Policies")
-        if resource.get("Type") != "AWS::Serverless::Function" or not isinstance(policies, list):
+        serverless = ("AWS::Serverless::Function", "AWS::Serverless::StateMachine")
+        if resource.get("Type") not in serverless or not isinstance(policies, list):
             continue
+        uses: dict[str, int] = {}
         for index, entry in enumerate(policies):
             if isinstance(entry, dict) and len(entry) == 1 and next(iter(entry)).endswith("Policy"):
-                names[f"{logical_id}RolePolicy{index}"] = next(iter(entry))
+                name = next(iter(entry))
+                uses[name] = uses.get(name, -1) + 1
+                names[f"{logical_id}RolePolicy{index}"] = f"{name}#{uses[name]}"
     return names
