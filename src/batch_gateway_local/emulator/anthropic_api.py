@@ -16,12 +16,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from .anthropic_requests import bad_request, batch_items
-
-# Re-exported while bedrock_api still imports them from here (it is being edited on another branch);
-# once it imports them from .anthropic_requests, this becomes a plain import.
-from .anthropic_requests import check_params as check_params
-from .anthropic_requests import message as message
+from .anthropic_requests import bad_request, batch_items, check_params, message
 from .common import choose_scenario, emission_order, guard, paginate, parse_limit
 from .protocol import ApiError, Handler, Reply, Request, anthropic_error, dumps, json_reply
 from .scenario_base import BatchRequest, CreateContext, PollAction, PollContext

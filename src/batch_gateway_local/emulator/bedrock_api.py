@@ -23,7 +23,6 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,15 +32,13 @@ import boto3
 
 from batch_gateway_local.stack.iam.recorder import acting_for
 
-from .anthropic_api import check_params, message
+from .anthropic_requests import check_params, message
 from .common import choose_scenario, emission_order, guard
-from .protocol import ApiError, Reply, Request, bedrock_error, dumps, json_reply
+from .protocol import ApiError, Handler, Reply, Request, bedrock_error, dumps, json_reply
 from .scenario_base import BatchRequest, CreateContext, ItemFault, PollAction, PollContext, Scenario
 from .state import Store
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Request, "re.Match[str]"], Reply]
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
