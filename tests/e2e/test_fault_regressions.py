@@ -6,22 +6,17 @@
 - An intake that died after staging every chunk and before StartExecution: Lambda's retry of the S3
   event found the job's chunks and took it for a duplicate delivery, so the job stayed ``pending``
   until the reconciler's hour. The retry now starts the execution (once: it is named after the job).
-- An execution stopped while a chunk waited for quota stayed ``RUNNING`` (moto ended it only when
-  the parked task's one-hour wait did; AWS ends it at once), so the reconciler never resumed it. The
-  offline stack now stops executions as AWS does (``stack/sfn_stop.py``).
+- An execution stopped while a chunk waited for quota: see test_fault_regressions_quota.py.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 from batch_gateway.models import JobSpec
-from batch_gateway.storage.ledger import QuotaLedger, pool_key
 from batch_gateway_local.stack.faults.hooks import installed
 from batch_gateway_local.stack.faults.plan import FaultPlan
 from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
@@ -79,28 +74,3 @@ def test_crash_before_start_execution_in_intake_is_started_by_the_retry(
     )
     assert _run(gateway, tmp_path, plan, "intake-crash") == ["q-1", "q-2", "q-3"]
     assert plan.counts()["crash-before-aws-call"] == 1
-
-
-def test_stopped_execution_while_a_chunk_waits_for_quota_is_resumed_and_completes(tmp_path: Path) -> None:
-    # A quota of one Anthropic request: the second one-line chunk parks until the first batch ends.
-    with LocalGateway(LocalOptions(chunk_max_items=1, quota=1, scenario="slow")) as gateway:
-        spec = JobSpec(provider="anthropic", model="claude-3-5-haiku-latest")
-        job_id = gateway.submit_file(write_jsonl(tmp_path / "parked.jsonl", LINES[:2]), spec)
-        ledger = QuotaLedger(gateway.settings().quota_ledger_table)
-        pool = pool_key(spec.provider, spec.model)
-        for _ in range(120):
-            with gateway.stack.between_invocations():  # type: ignore[union-attr]
-                if ledger.waiters(pool):
-                    break
-            time.sleep(0.5)
-        sfn = boto3.client("stepfunctions")
-        arn = f"{gateway.outputs['StateMachineArn'].replace(':stateMachine:', ':execution:')}:{job_id}"
-        sfn.stop_execution(executionArn=arn, cause="operator")
-        for _ in range(60):
-            if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
-                break
-            time.sleep(0.5)
-        gateway.run_reconciler()  # it resumes dead executions only: the stop must have ended it
-        job = gateway.wait(job_id, timeout_s=300)
-    assert job.status.value == "completed", job.reason
-    assert job.counts.succeeded == 2
