@@ -114,15 +114,15 @@ iam-report: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
-# 100 seeded jobs (mixed providers, 1-9 lines, item errors, expiring batches) under random faults: handlers
+# 100 seeded jobs (mixed providers, 1-9 lines, item errors, expiring batches, a provider quota) under random faults: handlers
 # dying before/after AWS and provider calls, lost answers, duplicate and late events, stopped executions.
 # Prints the report (docs/what-happens-when.md has the last figures); exits 1 on any broken guarantee.
 chaos: $(STAMP)
 	$(BIN)/batch-gateway local chaos --jobs 100 --seed 1 --json chaos-report.json
 # History events per execution: jobs of 20 and 200 one-line chunks on the offline stack, projected
-# to 24-hour batches and the worst retry path; writes bench/history.json (long: ~1 s per Lambda call).
+# to 24-hour batches and the worst retry path; writes bench/history.json (long: ~45 min, ~1 s per Lambda call).
 bench-history: $(STAMP)
-	$(BIN)/python bench/history.py --sizes 20,200
+	$(BIN)/python bench/history.py --sizes 20,200 --scenario slow
 
 # sam build needs the Lambda runtime's Python (3.12) on PATH; with pyenv, pick its 3.12 for this call.
 build: $(SAM_STAMP)
