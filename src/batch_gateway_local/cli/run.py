@@ -37,8 +37,9 @@ def job_finished(job: JobSummary) -> bool:
 
 
 NO_IAM_HELP = (
-    "do not check the functions' AWS calls against their roles in template.yaml (by default a call "
-    "a role does not allow is refused with AccessDenied, as on AWS)"
+    "do not check AWS calls against the roles in template.yaml (by default every function, the state "
+    "machine and the Bedrock service role sign with their own role's credentials, moto enforces IAM, "
+    "and a call a role does not allow is refused with AccessDenied, as on AWS)"
 )
 
 
