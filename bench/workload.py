@@ -98,6 +98,7 @@ def use_local_storage(root: Path) -> None:
     import importlib
 
     from batch_gateway.storage import jobs, results, s3
+    from batch_gateway.workflow import capacity
 
     for name in _DOMAIN_MODULES:  # loaded first, so their imported names are patched too
         importlib.import_module(name)
@@ -153,6 +154,7 @@ def use_local_storage(root: Path) -> None:
             s3.RangedReader: ranged_reader,
             jobs.JobsRepository: MemoryJobs,
             _real_results: DiscardingResults,
+            capacity.Capacity: NoQuotaCapacity,
         }
     )
 
@@ -176,6 +178,22 @@ def _replace_everywhere(replacements: dict[Any, Any]) -> None:
             for real, stand_in in replacements.items():
                 if value is real:
                     setattr(module, attribute, stand_in)
+
+
+class NoQuotaCapacity:
+    """The quota ledger with no quota bound: the benchmarks measure intake and collect, not it."""
+
+    def __init__(self, settings: Any) -> None:
+        pass
+
+    def end_batch(self, *args: Any, **kwargs: Any) -> bool:
+        return False
+
+    def release_job(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def job_holds(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return []
 
 
 class MemoryJobs:
