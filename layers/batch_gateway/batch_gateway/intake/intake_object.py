@@ -88,9 +88,7 @@ def intake_object(bucket: str, key: str, version_id: str | None, settings: Setti
     if not jobs.create_job(job):
         existing = jobs.get_job(job_id)
         if existing is None or existing.status is not BatchStatus.PENDING:
-            return IntakeOutcome(
-                job_id=job_id, status="duplicate", reason="this object version already has a job"
-            )
+            return _duplicate(job_id)
         if existing.chunk_count:
             # chunk_count is saved after every chunk row, so the earlier attempt staged them all; it
             # may have died before StartExecution (found by the chaos run): start the job's execution,
@@ -113,6 +111,10 @@ def intake_object(bucket: str, key: str, version_id: str | None, settings: Setti
     if not report.accepted:
         return _reject(jobs, job, report, settings)
     return _start(jobs, job, report, settings)
+
+
+def _duplicate(job_id: str) -> IntakeOutcome:
+    return IntakeOutcome(job_id=job_id, status="duplicate", reason="this object version already has a job")
 
 
 def _response_schema(bucket: str, head: Any) -> Any:
@@ -227,8 +229,6 @@ def _start_execution(
         execution_arn: str | None = execution["executionArn"]
     except sfn.exceptions.ExecutionAlreadyExists:
         if retried:
-            return IntakeOutcome(
-                job_id=job.job_id, status="duplicate", reason="this object version already has a job"
-            )
+            return _duplicate(job.job_id)
         execution_arn = None  # started by an earlier delivery of the same event
     return IntakeOutcome(job_id=job.job_id, status="started", execution_arn=execution_arn)
