@@ -2,9 +2,9 @@
 
 Jobs go in by waves of one emulator scenario (the scenario is the emulator's, for every batch at
 once): ``ok``, ``item-errors``, ``expire`` and ``quota`` (a provider's quota below the stack's) waves,
-each ``concurrency`` jobs at a time; the next wave starts after ``wave_s`` even if stragglers still run. Throughout, an :class:`ExecutionStopper`
-stops running executions at random (the reconciler must resume them) and the reconciler fires every
-``reconcile_every_s``. After the last wave every job has ``grace_s`` more to end, faults still on; one
+each ``concurrency`` jobs at a time; the next wave starts after ``wave_s`` even if stragglers still
+run. Throughout, an :class:`ExecutionStopper` stops running executions at random (the reconciler
+must resume them) and the reconciler fires every ``reconcile_every_s``. After the last wave every job has ``grace_s`` more to end, faults still on; one
 that has not is stuck, and the report says where each chunk of it stands. Faults stop before the
 books are read, so counting is never faulted.
 """
