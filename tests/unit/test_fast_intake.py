@@ -15,6 +15,7 @@ from batch_gateway.intake.seen_ids import SeenIds
 from batch_gateway.models import BatchItem, JobSpec
 from batch_gateway.providers.line_encoder import LineEncoder, has_no_control_escapes, item_from_fields
 from batch_gateway.providers.requests import encode_request_line, request_builder_for, request_model
+from batch_gateway.providers.token_estimate import estimate_request_line
 
 
 # ------------------------------------------------------------------ SeenIds
@@ -150,6 +151,42 @@ def test_line_encoder_writes_what_the_builder_writes(spec: JobSpec) -> None:
         assert encoder.encode("q-1", fields) == expected
         assert encoder.encode("q-1", fields, raw, '"q-1"') == expected
         assert encoder.model(fields) == request_model(item, spec)
+
+
+TOKEN_SPECS = [
+    *SPECS[:2],
+    JobSpec(provider="azure-openai", model="gpt-4o-mini-batch", system_prompt="Sé breve. 简短"),
+    JobSpec(
+        provider="openai",
+        model="gpt-4o-mini",
+        response_schema={"type": "object", "properties": {"label": {"type": "string"}}},
+    ),
+]
+
+
+@pytest.mark.parametrize("spec", TOKEN_SPECS, ids=lambda s: f"{s.provider}-{bool(s.system_prompt)}")
+def test_line_encoder_counts_the_tokens_the_estimator_counts_on_the_line(spec: JobSpec) -> None:
+    """Chunks are sized by these counts against the enqueued-token quota: they must be the
+    estimator's own, exactly, or the quota ledger reserves less than a batch holds."""
+    builder = request_builder_for(spec.provider)
+    encoder = LineEncoder(builder, spec, count_tokens=True)
+    counted = 0
+    for values in ITEMS * 2:
+        raw = json.dumps({"custom_id": "q-1", **values}).encode()
+        fields = parse_fields(1, raw)
+        assert isinstance(fields, dict), fields
+        try:
+            line, tokens = encoder.encode_counted("q-1", fields, raw)
+        except ValueError:  # an extra the job's schema refuses: an error line, never staged
+            continue
+        assert line == encoder.encode("q-1", fields, raw)
+        if tokens is not None:  # None: the chunk writer estimates from the line itself
+            counted += 1
+            assert tokens == estimate_request_line(line, spec.provider), values
+    assert counted >= len(ITEMS)  # plain items and extras the estimate does not read: all counted
+    assert (
+        LineEncoder(builder, spec).encode_counted("q-1", {"custom_id": "q", "user_message": "x"})[1] is None
+    )
 
 
 @pytest.mark.parametrize("key", ["messages", "stream", "custom_id"])

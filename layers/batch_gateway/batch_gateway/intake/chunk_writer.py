@@ -74,6 +74,7 @@ class StagedLine(NamedTuple):
     model: str  # the model it runs on: its chunk's model
     request_line: bytes  # the provider-ready request line
     index_line: bytes  # line number, user custom_id and provider custom_id, to map results back
+    tokens: int | None = None  # its estimated input tokens, when the encoder counted them
 
 
 class ChunkWriter:
@@ -108,12 +109,15 @@ class ChunkWriter:
     def is_open(self) -> bool:
         return self._requests is not None
 
-    def add(self, request_line: bytes, index_line: bytes) -> None:
+    def add(self, request_line: bytes, index_line: bytes, tokens: int | None = None) -> None:
+        """Stage one line; ``tokens``: its estimate if known (else estimated here from the line)."""
         size = len(request_line)
         full = self._items >= self._max_items or self._bytes + size > self._max_bytes
-        tokens = 0
-        if self._token_budget is not None:
-            tokens = estimate_request_line(request_line, self._token_budget[0])
+        if self._token_budget is None:
+            tokens = 0
+        else:
+            if tokens is None:
+                tokens = estimate_request_line(request_line, self._token_budget[0])
             full = full or self._tokens + tokens > self._token_budget[1]
         if full and self._requests is not None:  # a closed writer is empty (0 items, 0 bytes)
             self.close_chunk()
@@ -185,7 +189,7 @@ class ChunkWriters:
         # Runs once per line: the open check reads the field, not the property.
         if writer is None or writer.model != staged.model or writer._requests is None:
             writer = self._writer_for(staged.model)
-        writer.add(staged.request_line, staged.index_line)
+        writer.add(staged.request_line, staged.index_line, staged.tokens)
 
     def _writer_for(self, model: str) -> ChunkWriter:
         writer = self._writers.get(model)

@@ -23,7 +23,7 @@ from json.encoder import encode_basestring
 from typing import IO
 
 from batch_gateway.intake.checks import LineError, describe, parse_fields
-from batch_gateway.intake.chunk_writer import PROVIDER_BYTES_HEADROOM, StagedLine
+from batch_gateway.intake.chunk_writer import PROVIDER_BYTES_HEADROOM, TOKEN_QUOTA_PROVIDERS, StagedLine
 from batch_gateway.intake.formats.common import UntranslatableError
 from batch_gateway.intake.formats.csv_rows import CsvRows
 from batch_gateway.intake.formats.detect import Records
@@ -59,7 +59,8 @@ class LineValidator:
     ) -> None:
         self._builder, self._spec = builder, spec
         self._max_line_bytes = max_line_bytes
-        self._encoder = LineEncoder(builder, spec)
+        # OpenAI and Azure chunks are sized by estimated tokens: counted as each line is written.
+        self._encoder = LineEncoder(builder, spec, count_tokens=builder.name in TOKEN_QUOTA_PROVIDERS)
         self._keeps_safe_ids = builder.keeps_safe_ids
         self._limit = int(builder.limits.max_bytes * PROVIDER_BYTES_HEADROOM)
         self._errors, self._invalid = errors_file, invalid_file
@@ -101,7 +102,7 @@ class LineValidator:
             self._fail(self._duplicate(custom_id, line))
             return None
         try:
-            request_line = self._encoder.encode(provider_id, fields, raw, encoded_provider_id)
+            request_line, tokens = self._encoder.encode_counted(provider_id, fields, raw, encoded_provider_id)
         except ValueError as exc:
             self._fail([LineError(line=line, field="extra", reason=str(exc), custom_id=custom_id)])
             return None
@@ -110,7 +111,7 @@ class LineValidator:
             return None
         index_line = encode_index_line(line, encoded_id, encoded_provider_id)
         model = self._encoder.model(fields) if "extra" in fields else self._spec.model
-        return StagedLine(model, request_line, index_line)
+        return StagedLine(model, request_line, index_line, tokens)
 
     def checker(self, records: Records) -> Check:
         """The check for every record of this file: chosen once, from its format."""

@@ -13,6 +13,7 @@ value) are built the ordinary way; so are the lines of a file with ever new shap
 from __future__ import annotations
 
 import json
+import math
 import operator
 import os
 import re
@@ -27,6 +28,7 @@ from batch_gateway.providers.requests import (
     encode_request_line,
     request_model,
 )
+from batch_gateway.providers.token_estimate import READ_KEYS, text_tokens, unrounded_tokens
 
 # Extra keys whose *value* shapes the request (not only its presence): a line with one of them is
 # built the ordinary way. Builders copy every other value into the request without looking at it.
@@ -44,13 +46,35 @@ class _Template:
 
     ``values`` are (provider custom_id, user_message, temperature, max_tokens, extra values in key
     order); ``pick`` takes those the line holds, in the order it holds them (always two or more).
+    ``base_tokens``: the line's estimated input tokens without its message (None: not counted, or
+    not a plain sum here), so a line's estimate is ``ceil(base_tokens + text_tokens(message))``.
     """
 
-    def __init__(self, text: str, pick: Callable[[tuple[str, ...]], tuple[str, ...]]) -> None:
-        self.text, self.pick = text, pick
+    def __init__(
+        self, text: str, pick: Callable[[tuple[str, ...]], tuple[str, ...]], base_tokens: float | None
+    ) -> None:
+        self.text, self.pick, self.base_tokens = text, pick, base_tokens
 
 
-def _template(builder: RequestBuilder, spec: JobSpec, shape: _Shape) -> _Template | None:
+def _base_tokens(
+    builder: RequestBuilder, spec: JobSpec, present: set[str], fields: dict[str, Any]
+) -> float | None:
+    """The estimate of this shape's request without its message, when a message's text adds exactly
+    its own tokens (probed: a 4-character message must add one token); else None."""
+    if not READ_KEYS.isdisjoint(fields["extra"]):
+        return None  # extra values the estimate reads (tools, a schema...): counted line by line
+
+    def estimate(message: str) -> float:
+        item = BatchItem.model_construct(present, **{**fields, "user_message": message})
+        return unrounded_tokens(builder.build_request("x", item, spec))
+
+    base = estimate("")
+    return base if estimate("abcd") - base == 1.0 else None
+
+
+def _template(
+    builder: RequestBuilder, spec: JobSpec, shape: _Shape, count_tokens: bool = False
+) -> _Template | None:
     """Build the line of an item of this shape with a unique marker in every value, then cut it there."""
     has_temperature, extra_keys = shape
     nonce = os.urandom(6).hex()
@@ -82,7 +106,8 @@ def _template(builder: RequestBuilder, spec: JobSpec, shape: _Shape) -> _Templat
     for _, _, encoded in found:
         text = text.replace(encoded, "%s", 1)
     order = [index for _, index, _ in found]
-    return _Template(text + "\n", operator.itemgetter(*order))
+    base = _base_tokens(builder, spec, present, fields) if count_tokens else None
+    return _Template(text + "\n", operator.itemgetter(*order), base)
 
 
 _CONTROL_ESCAPE = re.compile(rb"\\[bfnrt]|\\u00[01]")
@@ -121,8 +146,9 @@ class LineEncoder:
     a key in :data:`VALUE_SHAPED_EXTRA_KEYS` or a null value go the ordinary way.
     """
 
-    def __init__(self, builder: RequestBuilder, spec: JobSpec) -> None:
-        self._builder, self._spec = builder, spec
+    def __init__(self, builder: RequestBuilder, spec: JobSpec, count_tokens: bool = False) -> None:
+        """``count_tokens``: :meth:`encode_counted` also estimates each line's input tokens."""
+        self._builder, self._spec, self._count_tokens = builder, spec, count_tokens
         self._templates: dict[_Shape, _Template | None] = {}
         self._plain: dict[bool, _Template | None] = {}  # by "temperature given", for items without extra
 
@@ -146,6 +172,18 @@ class LineEncoder:
         ``raw``: the JSON line they were parsed from, if known (see :func:`has_no_control_escapes`);
         ``encoded_id``: ``provider_custom_id`` JSON-encoded, when the caller has it already.
         """
+        return self.encode_counted(provider_custom_id, fields, raw, encoded_id)[0]
+
+    def encode_counted(
+        self,
+        provider_custom_id: str,
+        fields: dict[str, Any],
+        raw: bytes | None = None,
+        encoded_id: str | None = None,
+    ) -> tuple[bytes, int | None]:
+        """:meth:`encode`, and the line's input tokens as ``token_estimate.estimate_request_line``
+        counts them, from its layout's fixed part plus its message (None when not counting, or when
+        this line's layout is not a plain sum: the caller then estimates from the line itself)."""
         extra: dict[str, Any] | None = fields.get("extra")
         if extra:
             return self._with_extra(provider_custom_id, fields, extra)
@@ -154,7 +192,7 @@ class LineEncoder:
             template = self._template(("temperature" in fields, ()))
             self._plain["temperature" in fields] = template
         if template is None:
-            return self._slow(provider_custom_id, fields)
+            return self._slow(provider_custom_id, fields), None
         message: str = fields["user_message"]
         if raw is not None and '"' not in message and "\\" not in message and has_no_control_escapes(raw):
             encoded_message = f'"{message}"'  # what encode_basestring gives, without a pass over each char
@@ -168,15 +206,19 @@ class LineEncoder:
                 repr(fields.get("max_tokens", _DEFAULT_MAX_TOKENS)),
             )
         )
-        return line.encode("utf-8")  # validated strings hold no lone surrogates
+        base = template.base_tokens
+        tokens = None if base is None else math.ceil(base + text_tokens(message))
+        return line.encode("utf-8"), tokens  # validated strings hold no lone surrogates
 
-    def _with_extra(self, provider_custom_id: str, fields: dict[str, Any], extra: dict[str, Any]) -> bytes:
+    def _with_extra(
+        self, provider_custom_id: str, fields: dict[str, Any], extra: dict[str, Any]
+    ) -> tuple[bytes, int | None]:
         keys = tuple(sorted(extra))
         if not VALUE_SHAPED_EXTRA_KEYS.isdisjoint(keys) or None in extra.values():
-            return self._slow(provider_custom_id, fields)
+            return self._slow(provider_custom_id, fields), None
         template = self._template(("temperature" in fields, keys))
         if template is None:
-            return self._slow(provider_custom_id, fields)
+            return self._slow(provider_custom_id, fields), None
         values = (
             encode_basestring(provider_custom_id),
             encode_basestring(fields["user_message"]),
@@ -186,16 +228,19 @@ class LineEncoder:
         )
         try:
             line: str = template.text % template.pick(values)
-            return line.encode("utf-8")
+            encoded = line.encode("utf-8")
         except UnicodeEncodeError:
-            return self._slow(provider_custom_id, fields)
+            return self._slow(provider_custom_id, fields), None
+        base = template.base_tokens
+        return encoded, None if base is None else math.ceil(base + text_tokens(fields["user_message"]))
 
     def _template(self, shape: _Shape) -> _Template | None:
         template = self._templates.get(shape, _MISSING)
         if template is _MISSING:
             if len(self._templates) >= MAX_TEMPLATES:
                 return None  # a file with ever new extra keys: the ordinary way, in constant memory
-            template = self._templates[shape] = _template(self._builder, self._spec, shape)
+            template = _template(self._builder, self._spec, shape, self._count_tokens)
+            self._templates[shape] = template
         return template  # type: ignore[no-any-return]
 
     def _slow(self, provider_custom_id: str, fields: dict[str, Any]) -> bytes:

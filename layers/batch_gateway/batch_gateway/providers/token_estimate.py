@@ -37,6 +37,8 @@ _WRAPPERS = ("body", "params", "modelInput")
 # Body keys whose JSON the model reads as text besides the messages.
 _SCHEMA_KEYS = frozenset({"tools", "functions", "response_format", "tool_choice", "output_config"})
 _IMAGE_PARTS = frozenset({"image_url", "image", "input_image"})
+# Every body key the estimate reads: a request whose other keys change counts the same.
+READ_KEYS = _SCHEMA_KEYS | {"messages", "system", "prompt"}
 
 
 def text_tokens(text: str) -> float:
@@ -90,6 +92,13 @@ def estimate_input_tokens(body: Mapping[str, Any], provider: str) -> int:
     one counts differently. Intake runs it on every OpenAI/Azure line: plain dicts take fast paths.
     """
     del provider  # every supported provider's body is read the same way today
+    return math.ceil(unrounded_tokens(body))
+
+
+def unrounded_tokens(body: Mapping[str, Any]) -> float:
+    """The estimate before rounding up: a sum over the texts, so a request's estimate is its fixed
+    part's plus :func:`text_tokens` of its message (``LineEncoder`` counts each line that way).
+    Every term is a multiple of 1/4, so the sums are exact in floating point."""
     for wrapper in _WRAPPERS:
         inner = body.get(wrapper)
         if isinstance(inner, Mapping):
@@ -108,7 +117,7 @@ def estimate_input_tokens(body: Mapping[str, Any], provider: str) -> int:
         for key in _SCHEMA_KEYS:
             if body.get(key) is not None:
                 total += text_tokens(json.dumps(body[key], ensure_ascii=False, separators=(",", ":")))
-    return math.ceil(total)
+    return total
 
 
 def estimate_request_line(line: bytes, provider: str) -> int:
