@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,20 @@ from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
 
 EVENTS = PROJECT_ROOT / "events"
+
+
+def until(condition: Callable[[], Any], what: str, timeout_s: float = 60) -> Any:
+    """``condition()``'s first truthy value, polled; TimeoutError naming ``what`` past ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still waiting for {what}")
+        time.sleep(0.1)
+    return value
+
+
+def execution_arn(gateway: LocalGateway, name: str) -> str:
+    return gateway.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
 
 
 def event(name: str, **replacements: str) -> dict[str, Any]:

@@ -6,6 +6,10 @@
 - An intake that died after staging every chunk and before StartExecution: Lambda's retry of the S3
   event found the job's chunks and took it for a duplicate delivery, so the job stayed ``pending``
   until the reconciler's hour. The retry now starts the execution (once: it is named after the job).
+- A reconciler run that died after recording a resume and before starting its execution: the next
+  runs took the missing execution for intake still staging (an hour's grace) and then for a
+  concurrent run's resume, so the job never resumed. A recorded resume's missing execution is now
+  started by the next run, by its name.
 - An execution stopped while a chunk waited for quota: see test_fault_regressions_quota.py.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from batch_gateway.models import JobSpec
@@ -21,6 +26,7 @@ from batch_gateway_local.stack.faults.hooks import installed
 from batch_gateway_local.stack.faults.plan import FaultPlan
 from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import read_jsonl, write_jsonl
+from tests.stack_helpers import execution_arn, until
 
 LINES = [{"custom_id": f"q-{n}", "user_message": f"Question {n}?"} for n in range(1, 4)]
 
@@ -74,3 +80,42 @@ def test_crash_before_start_execution_in_intake_is_started_by_the_retry(
     )
     assert _run(gateway, tmp_path, plan, "intake-crash") == ["q-1", "q-2", "q-3"]
     assert plan.counts()["crash-before-aws-call"] == 1
+
+
+def test_crash_before_start_execution_in_the_reconciler_is_started_by_its_next_run(
+    gateway: LocalGateway, tmp_path: Path
+) -> None:
+    gateway.emulator.scenario = "slow"  # the batch stays in progress: the workflow waits on it
+    try:
+        job_id = gateway.submit_file(
+            write_jsonl(tmp_path / "stopped.jsonl", LINES), JobSpec(provider="openai", model="gpt-4o-mini")
+        )
+        until(lambda: all("provider_batch_id" in c for c in gateway.progress(job_id).chunks), "submission")
+    finally:
+        gateway.emulator.scenario = "ok"
+    batches = gateway.emulator.batches_created["openai"]
+    sfn = boto3.client("stepfunctions")
+    sfn.stop_execution(executionArn=execution_arn(gateway, job_id), cause="chaos: stopped")
+    until(
+        lambda: sfn.describe_execution(executionArn=execution_arn(gateway, job_id))["status"] != "RUNNING",
+        "stop",
+    )
+    plan = FaultPlan(
+        rate=0.0,
+        rates={"crash-before-aws-call": 1.0},
+        only=("stepfunctions.StartExecution",),  # intake's start is long done: the reconciler's
+        limit=1,
+    )
+    with installed(plan), pytest.raises(RuntimeError, match="offline fault injection"):
+        gateway.run_reconciler()  # it recorded resume 1 and died before starting it
+    assert [i.function and "ReconcilerFunction" in i.function for i in plan.injected] == [True]
+
+    report = gateway.run_reconciler()
+
+    assert [r["job_id"] for r in report["resumed"]] == [job_id], report
+    assert f"as {job_id}-resume-1 " in report["resumed"][0]["detail"]
+    job = gateway.wait(job_id, timeout_s=120)
+    assert job.status.value == "completed", job.reason
+    results = read_jsonl(gateway.export(job_id, tmp_path / "stopped", results_table=False)["results.jsonl"])
+    assert [r["custom_id"] for r in results] == ["q-1", "q-2", "q-3"]
+    assert gateway.emulator.batches_created["openai"] == batches  # the resume adopted the batch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from batch_gateway.storage.keys import chunk_requests_key, results_key, staging_
 from batch_gateway.triggers.reconciliation import ReconcileOptions, Reconciler
 from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 from tests.conftest import write_jsonl
-from tests.stack_helpers import event, invoke
+from tests.stack_helpers import event, execution_arn, invoke, until
 
 MARKER_ERROR_500 = "[[emulator:error-500]]"
 
@@ -28,15 +28,6 @@ MARKER_ERROR_500 = "[[emulator:error-500]]"
 def gateway() -> Iterator[LocalGateway]:
     with LocalGateway(LocalOptions(chunk_max_items=5)) as local:
         yield local
-
-
-def until(condition: Callable[[], Any], what: str, timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"still waiting for {what}")
-        time.sleep(0.1)
-    return value
 
 
 def submit(
@@ -68,10 +59,6 @@ def reconcile(gateway: LocalGateway) -> dict[str, Any]:
 def results(gateway: LocalGateway, job_id: str) -> list[dict[str, Any]]:
     body = boto3.client("s3").get_object(Bucket=gateway.bucket, Key=results_key(job_id))["Body"]
     return [json.loads(line) for line in body.read().decode().splitlines()]
-
-
-def execution_arn(gateway: LocalGateway, name: str) -> str:
-    return gateway.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
 
 
 def fail_chunk_2_after_chunk_1_was_collected(gateway: LocalGateway, job_id: str) -> bytes:

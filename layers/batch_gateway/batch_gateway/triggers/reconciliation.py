@@ -138,7 +138,11 @@ class Reconciler:
         status = self._execution_status(execution_name(job.job_id, resumes))
         if status in _RUNNING:
             self._note_running(job, now)
-        elif status is None and now - (job.updated_at or job.created_at) < self.options.start_grace_seconds:
+        elif (
+            status is None
+            and resumes == 0
+            and now - (job.updated_at or job.created_at) < self.options.start_grace_seconds
+        ):
             return  # intake may still be staging the file and about to start the execution
         elif job.chunk_count == 0:
             self._end_unstaged(job)
@@ -160,9 +164,14 @@ class Reconciler:
         points = [resume_point(job.job_id, self.settings.data_bucket, c) for c in chunks if not c.collected]
         obstacle = next((p for p in points if isinstance(p, str)), None)
         if obstacle is None and (status is None or resumes < self.options.max_resumes):
-            # A missing execution under a recorded resume is that resume's start, retried by name.
-            next_resumes = resumes if status is None else resumes + 1
-            self._resume(job, next_resumes, [p for p in points if isinstance(p, ChunkRef)], what)
+            # A missing execution is a start that never happened: intake's (past its grace), or a
+            # recorded resume's whose reconciler run died before StartExecution (found by the chaos
+            # run: it waited forever). Either is started now, by its name, without counting a resume.
+            chunk_refs = [p for p in points if isinstance(p, ChunkRef)]
+            if status is None:
+                self._start(job, resumes, chunk_refs, what)
+            elif self.records.record_resume(job.job_id, resumes + 1):  # False: a concurrent run did
+                self._start(job, resumes + 1, chunk_refs, what)
             return
         why = obstacle or f"it was resumed {resumes} time(s) already"
         earlier = f" ({job.reason})" if ended_by_catch_all(job) and job.reason else ""
@@ -170,9 +179,9 @@ class Reconciler:
         end_failed(job, chunks, reason, self.settings)
         self.report.failed.append(JobRepair(job_id=job.job_id, detail=reason))
 
-    def _resume(self, job: JobSummary, resumes: int, points: list[ChunkRef], what: str) -> None:
-        if resumes and not self.records.record_resume(job.job_id, resumes):
-            return  # a concurrent reconciler run resumed it
+    def _start(self, job: JobSummary, resumes: int, points: list[ChunkRef], what: str) -> None:
+        """Start execution number ``resumes`` of the job (idempotent: by name), reopening a job that
+        the workflow's catch-all ended."""
         if job.finished_at is not None:
             self.records.reopen_job(job.job_id, f"resumed after the workflow {what}: {job.reason}")
         name = execution_name(job.job_id, resumes)
