@@ -10,7 +10,7 @@ from batch_gateway_local.chaos.runner import ChaosOptions, run_chaos
 
 
 def test_a_few_jobs_under_random_faults_lose_nothing_and_pay_nothing_twice() -> None:
-    report = run_chaos(ChaosOptions(jobs=4, seed=7, scale=2.0, concurrency=4, scenarios=("ok",)))
+    report = run_chaos(ChaosOptions(jobs=4, seed=7, scale=2.0, concurrency=4, scenarios=("ok",), grace_s=300))
 
     assert report.jobs_ended == 4, report.text()
     assert sum(report.faults.values()) > 0, "the run injected no fault: it tested nothing"
