@@ -155,6 +155,7 @@ def test_line_encoder_writes_what_the_builder_writes(spec: JobSpec) -> None:
 
 TOKEN_SPECS = [
     *SPECS[:2],
+    JobSpec(provider="openai", model="text-embedding-3-small", endpoint="embeddings"),
     JobSpec(provider="azure-openai", model="gpt-4o-mini-batch", system_prompt="Sé breve. 简短"),
     JobSpec(
         provider="openai",

@@ -68,3 +68,22 @@ def test_non_ascii_text_counts_a_token_a_character_and_parts_and_images_count() 
         }
     }
     assert estimate_input_tokens(parts, "anthropic") == 3 + 4 + 10 + 10 + 1105 + 4
+
+
+def test_embeddings_inputs_count_their_texts_and_token_ids_at_or_above_the_emulators_count() -> None:
+    """OpenAI's enqueued-token quota counts embeddings batches too: their input must be estimated."""
+    from batch_gateway_local.emulator.openai.embeddings import embedding_prompt_tokens
+
+    spec = JobSpec(provider="openai", model="text-embedding-3-small", endpoint="embeddings")
+    builder = request_builder_for("openai")
+    rng = random.Random(3)
+    for _ in range(200):
+        text = " ".join(rng.choice(workload._SENTENCES) for _ in range(rng.randrange(1, 12)))
+        line = encode_request_line(
+            builder.build_request("e", BatchItem(custom_id="e", user_message=text), spec)
+        )
+        body = {"model": spec.model, "input": text}
+        assert estimate_request_line(line, "openai") >= embedding_prompt_tokens(body)
+    for value in ([15496, 995, 0], [[1, 2], [3, 4, 5]], ["two texts", "to embed"]):
+        body = {"model": spec.model, "input": value}
+        assert estimate_input_tokens(body, "openai") >= embedding_prompt_tokens(body) > 0

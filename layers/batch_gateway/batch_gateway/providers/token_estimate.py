@@ -11,7 +11,8 @@ counts, and should not exceed it by much (capacity left unused). The method:
   the cl100k/o200k vocabularies; counting one each keeps the estimate above them for CJK);
 * plus ``MESSAGE_OVERHEAD`` tokens per message and ``REQUEST_OVERHEAD`` per request (the chat
   format's role markers and reply priming: 3 to 4 tokens per message, 3 per request);
-* an image part counts ``IMAGE_TOKENS`` (a high-detail 1024 px tile set; larger images cost more).
+* an image part counts ``IMAGE_TOKENS`` (a high-detail 1024 px tile set; larger images cost more);
+* an embeddings body's ``input`` counts its texts the same way, and a token array one token an id.
 
 Measured on bench/workload.py's lines against the emulator's count (``ceil(chars / 4)`` per
 message): see docs/providers.md. :func:`estimate_input_tokens` takes a request body in any
@@ -38,7 +39,7 @@ _WRAPPERS = ("body", "params", "modelInput")
 _SCHEMA_KEYS = frozenset({"tools", "functions", "response_format", "tool_choice", "output_config"})
 _IMAGE_PARTS = frozenset({"image_url", "image", "input_image"})
 # Every body key the estimate reads: a request whose other keys change counts the same.
-READ_KEYS = _SCHEMA_KEYS | {"messages", "system", "prompt"}
+READ_KEYS = _SCHEMA_KEYS | {"messages", "system", "prompt", "input"}
 
 
 def text_tokens(text: str) -> float:
@@ -66,6 +67,14 @@ def _content_tokens(content: Any) -> float:
         else:
             total += text_tokens(json.dumps(part, ensure_ascii=False, separators=(",", ":")))
     return total
+
+
+def _embedding_input_tokens(value: Any) -> float:
+    if isinstance(value, str):
+        return text_tokens(value)
+    if isinstance(value, list):
+        return sum(1.0 if isinstance(item, int) else _embedding_input_tokens(item) for item in value)
+    return 0.0
 
 
 def _message_tokens(message: Any) -> float:
@@ -113,6 +122,8 @@ def unrounded_tokens(body: Mapping[str, Any]) -> float:
         total += MESSAGE_OVERHEAD + _content_tokens(body["system"])
     if isinstance(body.get("prompt"), str):  # older Bedrock model inputs
         total += text_tokens(body["prompt"])
+    if body.get("input") is not None:  # embeddings: a text, texts, or token ids
+        total += _embedding_input_tokens(body["input"])
     if not _SCHEMA_KEYS.isdisjoint(body):
         for key in _SCHEMA_KEYS:
             if body.get(key) is not None:

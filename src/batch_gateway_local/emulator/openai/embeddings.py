@@ -61,7 +61,13 @@ def check_embedding_request(body: dict[str, Any]) -> tuple[int, dict[str, Any] |
 
 
 def embedding_prompt_tokens(body: dict[str, Any]) -> int:
-    """Input tokens of an embeddings body (no chat overhead: the texts alone)."""
+    """Input tokens of an embeddings body (no chat overhead: the texts alone; a token array is as
+    many tokens as it holds ids, as the provider counts it)."""
+    value = body.get("input")
+    if isinstance(value, list) and value and all(isinstance(item, int) for item in value):
+        return len(value)
+    if isinstance(value, list) and value and all(isinstance(item, list) for item in value):
+        return sum(len(item) for item in value)
     return sum(count_tokens(text) for text in _inputs(body) or [])
 
 
