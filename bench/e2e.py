@@ -141,16 +141,6 @@ def _write_units(operation: str, params: dict[str, Any]) -> int:
     return 0
 
 
-def _transitions(sfn: Any, execution_arn: str) -> int:
-    count, kwargs = 0, {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        count += sum(1 for event in page["events"] if event["type"].endswith("StateEntered"))
-        if not page.get("nextToken"):
-            return count
-        kwargs["nextToken"] = page["nextToken"]
-
-
 def run(count: int, workdir: Path) -> dict[str, Any]:
     import boto3
 
@@ -173,10 +163,9 @@ def run(count: int, workdir: Path) -> dict[str, Any]:
         chunks = gateway.progress(job_id).chunks
         stack = gateway.stack
         assert stack is not None
-        sfn = boto3.client("stepfunctions")
-        executions = sfn.list_executions(stateMachineArn=gateway.outputs["StateMachineArn"])["executions"]
-        execution = next(e for e in executions if e["name"] == job_id)
-        transitions = _transitions(sfn, execution["executionArn"])
+        # The job's own execution and each chunk's Distributed Map child: on AWS every one of their
+        # state transitions is billed (the job's own history holds only the map's few events).
+        transitions = sum(e.state_transitions for e in gateway.executions(job_id))
         memory = {
             name: int(boto3.client("lambda").get_function_configuration(FunctionName=name)["MemorySize"])
             for name in stack.functions.values()

@@ -219,6 +219,10 @@ def _rescaled(run: dict[str, Any], chunk_items: int, dm_transitions_per_chunk: i
     factor = chunks / run["chunks"]
     per_chunk = simulate_chunk(load_asl(template_defaults()), 0)["transitions"]
     fixed = run["transitions"] - run["chunks"] * per_chunk  # the job's own states
+    if fixed < 0:  # the count missed the chunks' child executions (it did once: costs came out negative)
+        raise ValueError(
+            f"{run['transitions']} transitions counted for {run['chunks']} chunks of {per_chunk} each"
+        )
     functions = {
         name: (
             {
