@@ -26,7 +26,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from .bedrock_jobs import (
+    ActAs,
     BedrockJob,
+    act_as_nobody,
     bad_request,
     job_json,
     output_line,
@@ -48,10 +50,12 @@ TERMINAL = ("Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired")
 
 
 class BedrockApi:
-    def __init__(self, store: Store, min_records: int = 1) -> None:
+    def __init__(self, store: Store, min_records: int = 1, act_as: ActAs = act_as_nobody) -> None:
         self.store = store
         self.min_records = min_records
         """The per-job minimum the emulated account has (Bedrock's default quota is 100)."""
+        self.act_as = act_as
+        """Around a job's S3 reads and writes, given its role ARN (the offline IAM check's hook)."""
         self.jobs: dict[str, BedrockJob] = {}
         self._by_token: dict[str, str] = {}
         job = r"/model-invocation-job/(?P<job_id>[^/]+)"
@@ -99,7 +103,7 @@ class BedrockApi:
         with self.store.lock:
             if any(job.name == name for job in self.jobs.values()):
                 raise ApiError(bedrock_error(409, "ConflictException", f"A job named {name} already exists."))
-        records = read_records(input_uri, role)
+        records = read_records(input_uri, role, self.act_as)
         scenario = choose_scenario(self.store, request.header(SCENARIO_HEADER), bad_request)
         context = CreateContext(
             provider="bedrock",
@@ -265,7 +269,7 @@ class BedrockApi:
         job.errored = sum(1 for output in outputs if "error" in output)
         job.succeeded = len(outputs) - job.errored
         try:
-            write_output(job, [dumps(output) for output in outputs])
+            write_output(job, [dumps(output) for output in outputs], self.act_as)
         except Exception as exc:  # as on Bedrock: a job that cannot write its output fails, saying why
             job.status, job.message = "Failed", f"Unable to write the output to {job.output_uri}: {exc}"
         else:

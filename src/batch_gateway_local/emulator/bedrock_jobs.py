@@ -8,20 +8,21 @@ the job as GetModelInvocationJob and ListModelInvocationJobs return it.
 
 Apart from :mod:`.bedrock_api` (the control plane's routes, a create's checks and a job's life cycle,
 one poll at a time) because this is the data side of a job, and the part that calls S3: through an
-ordinary boto3 S3 client, as the real service does with the job's service role.
+ordinary boto3 S3 client, as the real service does with the job's service role (offline, inside
+the ``act_as`` hook the stack gives the emulator: :data:`ActAs`).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-
-from batch_gateway_local.stack.iam.recorder import acting_for
 
 from .answers import AnswerMemory
 from .anthropic_requests import check_params, message
@@ -30,6 +31,16 @@ from .scenario_base import ItemFault, Scenario
 
 MAX_RECORDS = 50_000
 """Bedrock's default per-job record quota."""
+
+ActAs = Callable[[str], AbstractContextManager[None]]
+"""``act_as(role_arn)``: the block in which a job's S3 calls are made, as that role's. The offline
+stack passes its IAM check's ``acting_for`` (so those calls are checked against the job's service
+role); the emulator itself knows nothing of IAM."""
+
+
+def act_as_nobody(role_arn: str) -> AbstractContextManager[None]:
+    """The default :data:`ActAs`: nothing happens around the calls (the emulator on its own)."""
+    return nullcontext()
 
 
 def bad_request(message: str) -> Reply:
@@ -82,11 +93,11 @@ class BedrockJob:
         return self.arn.rsplit("/", 1)[-1]
 
 
-def read_records(input_uri: str, role_arn: str) -> list[BedrockRecord]:
+def read_records(input_uri: str, role_arn: str, act_as: ActAs = act_as_nobody) -> list[BedrockRecord]:
     """The job's input records; a file S3 will not give, or a line that is not a record, is a 400."""
     bucket, key = split_s3_uri(input_uri)
     try:
-        with acting_for(role_arn):  # Bedrock reads with the job's service role (offline IAM check)
+        with act_as(role_arn):  # Bedrock reads with the job's service role (offline IAM check)
             data = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     except Exception as exc:  # any S3 failure is the caller's input problem here
         raise ApiError(bad_request(f"Unable to read the input file {input_uri}: {exc}")) from None
@@ -132,14 +143,14 @@ def output_line(job: BedrockJob, record: BedrockRecord, memory: AnswerMemory) ->
     return line
 
 
-def write_output(job: BedrockJob, lines: list[bytes]) -> None:
+def write_output(job: BedrockJob, lines: list[bytes], act_as: ActAs = act_as_nobody) -> None:
     """Write the output file (when there are lines) and the manifest under the job's folder of its
     output URI; an S3 failure is raised."""
     bucket, prefix = split_s3_uri(job.output_uri)
     folder = f"{prefix.rstrip('/')}/{job.job_id}/" if prefix.strip("/") else f"{job.job_id}/"
     input_name = job.input_uri.rstrip("/").rsplit("/", 1)[-1]
     s3 = boto3.client("s3")
-    with acting_for(job.role_arn):  # Bedrock writes with the job's service role
+    with act_as(job.role_arn):  # Bedrock writes with the job's service role
         if lines:
             s3.put_object(Bucket=bucket, Key=f"{folder}{input_name}.out", Body=b"\n".join(lines) + b"\n")
         s3.put_object(Bucket=bucket, Key=f"{folder}manifest.json.out", Body=dumps(counts(job)))

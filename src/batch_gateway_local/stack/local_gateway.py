@@ -45,6 +45,7 @@ from batch_gateway.workflow.cancel import cancel_job
 from batch_gateway_local.emulator import EmulatorServer, Limits
 from batch_gateway_local.stack.app_files import PROJECT_ROOT, TEMPLATE
 from batch_gateway_local.stack.errors import IamDeniedError
+from batch_gateway_local.stack.iam.recorder import acting_for
 from batch_gateway_local.stack.offline_stack import OfflineStack
 from batch_gateway_local.stack.schedules import invoke_scheduled
 from batch_gateway_local.stack.sfn_history import ExecutionHistory, job_executions, workflow_report
@@ -159,6 +160,7 @@ class LocalGateway:
             scenario=self.options.scenario,
             bedrock_min_records=self.options.bedrock_min_records,
             limits=emulator_limits(self.options.quota),
+            act_as=acting_for,  # Bedrock's S3 calls are the job's service role's (the offline IAM check)
         )
         self.stack: OfflineStack | None = None
 
