@@ -4,5 +4,5 @@ offline_stack (OfflineStack, the context manager), sandbox (fake credentials, no
 moto_checks (moto's private pieces checked), sam/ (the SAM deployer, one module per resource kind),
 lambda_runtime/ (the in-process Lambda runtime), s3_events, stream_mappings, event_rules, schedules
 (what moto stores but does not deliver or fire), local_gateway (the whole gateway: the real template
-on moto, the emulator as providers), errors. What moto runs and the pitfalls: docs/offline-stack.md.
+on moto, the emulator as providers) and local_options (its knobs), errors. What moto runs and the pitfalls: docs/offline-stack.md.
 """
