@@ -50,6 +50,12 @@ def test_a_job_whose_last_chunk_is_short_is_balanced_and_every_line_is_answered(
     summary = json.loads(files["summary.json"].read_text())
     assert summary["cost"]["usd"] is not None
     assert summary["cost"]["usd"] > 0  # priced at Bedrock's batch rate for this model
+    # Bedrock read each job's input and wrote its output as the job's service role: checked against
+    # that role's policy (the emulator acts for it through the hook the gateway gives it).
+    assert gateway.stack is not None
+    assert gateway.stack.iam_check is not None
+    bedrock_calls = {c.operation for c in gateway.stack.iam_check.checked if c.function == "BedrockBatchRole"}
+    assert {"GetObject", "PutObject"} <= bedrock_calls
 
 
 def test_a_file_below_the_minimum_is_rejected_before_any_bedrock_job_with_what_to_do(

@@ -157,3 +157,16 @@ def test_the_deployed_package_never_imports_the_local_tooling() -> None:
         if target.startswith("batch_gateway_local")
     ]
     assert leaks == []
+
+
+def test_the_emulator_imports_nothing_of_the_local_tooling_around_it() -> None:
+    # The emulator sits below the stack: the stack hands it what it needs (Bedrock's act_as hook).
+    graph = import_graph()
+    outside = [
+        f"{module} -> {target}"
+        for module, targets in sorted(graph.items())
+        if module.startswith("batch_gateway_local.emulator")
+        for target in sorted(targets)
+        if target.startswith("batch_gateway_local.") and not target.startswith("batch_gateway_local.emulator")
+    ]
+    assert outside == []

@@ -5,7 +5,8 @@ here: CreateModelInvocationJob, GetModelInvocationJob, StopModelInvocationJob an
 ListModelInvocationJobs. Like the real service, a job reads its ``{recordId, modelInput}`` records
 from S3 and writes ``<output uri>/<job id>/<input file name>.out`` and ``manifest.json.out`` to S3,
 through an ordinary boto3 S3 client: offline that is moto's in-process S3 (the emulator runs in the
-same process as the offline stack), standalone whatever ``AWS_ENDPOINT_URL_S3`` points at.
+same process as the offline stack), standalone whatever ``AWS_ENDPOINT_URL_S3`` points at. A job's
+data and its S3 side (records, answers, output, its JSON) are :mod:`.bedrock_jobs`'.
 
 Jobs advance one step per GetModelInvocationJob (never by wall time): Submitted, then InProgress,
 then Completed (PartiallyCompleted when a record failed) after ``polls_to_complete`` polls. The
@@ -18,24 +19,25 @@ submitted + in-progress jobs per model: one more is ``ServiceQuotaExceededExcept
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
-import threading
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-import boto3
-
-from batch_gateway_local.stack.iam.recorder import acting_for
-
-from .anthropic_requests import check_params, message
+from .bedrock_jobs import (
+    ActAs,
+    BedrockJob,
+    act_as_nobody,
+    bad_request,
+    job_json,
+    output_line,
+    read_records,
+    write_output,
+)
 from .common import choose_scenario, emission_order, guard
 from .protocol import ApiError, Handler, Reply, Request, bedrock_error, dumps, json_reply
-from .scenario_base import BatchRequest, CreateContext, ItemFault, PollAction, PollContext, Scenario
+from .scenario_base import BatchRequest, CreateContext, PollAction, PollContext, Scenario
 from .state import Store
 
 log = logging.getLogger(__name__)
@@ -43,66 +45,17 @@ log = logging.getLogger(__name__)
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 SCENARIO_HEADER = "x-emulator-scenario"
-MAX_RECORDS = 50_000
-"""Bedrock's default per-job record quota."""
 PENDING = ("Submitted", "Validating", "Scheduled")
 TERMINAL = ("Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired")
 
 
-def _bad(message: str) -> Reply:
-    return bedrock_error(400, "ValidationException", message)
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
-def _split_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
-@dataclass
-class BedrockRecord:
-    record_id: str
-    model_input: dict[str, Any]
-    fault: ItemFault | None = None
-
-
-@dataclass
-class BedrockJob:
-    arn: str
-    name: str
-    token: str | None
-    model: str
-    role_arn: str
-    input_uri: str
-    output_uri: str
-    timeout_hours: int
-    created_at: float
-    scenario: Scenario
-    polls_needed: int
-    records: list[BedrockRecord]
-    status: str = "Submitted"
-    message: str | None = None
-    polls: int = 0
-    finished: int = 0
-    succeeded: int = 0
-    errored: int = 0
-    modified_at: float = 0.0
-    ended_at: float | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def job_id(self) -> str:
-        return self.arn.rsplit("/", 1)[-1]
-
-
 class BedrockApi:
-    def __init__(self, store: Store, min_records: int = 1) -> None:
+    def __init__(self, store: Store, min_records: int = 1, act_as: ActAs = act_as_nobody) -> None:
         self.store = store
         self.min_records = min_records
         """The per-job minimum the emulated account has (Bedrock's default quota is 100)."""
+        self.act_as = act_as
+        """Around a job's S3 reads and writes, given its role ARN (the offline IAM check's hook)."""
         self.jobs: dict[str, BedrockJob] = {}
         self._by_token: dict[str, str] = {}
         job = r"/model-invocation-job/(?P<job_id>[^/]+)"
@@ -146,12 +99,12 @@ class BedrockApi:
         output_uri = self._s3_uri(body, "outputDataConfig", "s3OutputDataConfig")
         timeout = body.get("timeoutDurationInHours", 24)
         if not isinstance(timeout, int) or not 24 <= timeout <= 168:
-            raise ApiError(_bad("timeoutDurationInHours must be between 24 and 168."))
+            raise ApiError(bad_request("timeoutDurationInHours must be between 24 and 168."))
         with self.store.lock:
             if any(job.name == name for job in self.jobs.values()):
                 raise ApiError(bedrock_error(409, "ConflictException", f"A job named {name} already exists."))
-        records = self._read_records(input_uri, role)
-        scenario = choose_scenario(self.store, request.header(SCENARIO_HEADER), _bad)
+        records = read_records(input_uri, role, self.act_as)
+        scenario = choose_scenario(self.store, request.header(SCENARIO_HEADER), bad_request)
         context = CreateContext(
             provider="bedrock",
             model=model,
@@ -207,47 +160,24 @@ class BedrockApi:
         try:
             body = request.json()
         except ValueError:
-            raise ApiError(_bad("The request body is not valid JSON.")) from None
+            raise ApiError(bad_request("The request body is not valid JSON.")) from None
         if not isinstance(body, dict):
-            raise ApiError(_bad("The request body must be a JSON object."))
+            raise ApiError(bad_request("The request body must be a JSON object."))
         return body
 
     def _required_text(self, body: dict[str, Any], key: str) -> str:
         value = body.get(key)
         if not isinstance(value, str) or not value:
             raise ApiError(
-                _bad(f"1 validation error detected: Value at '{key}' failed to satisfy constraint.")
+                bad_request(f"1 validation error detected: Value at '{key}' failed to satisfy constraint.")
             )
         return value
 
     def _s3_uri(self, body: dict[str, Any], config: str, kind: str) -> str:
         uri = (body.get(config) or {}).get(kind, {}).get("s3Uri")
         if not isinstance(uri, str) or not uri.startswith("s3://"):
-            raise ApiError(_bad(f"{config}.{kind}.s3Uri must be an s3:// URI."))
+            raise ApiError(bad_request(f"{config}.{kind}.s3Uri must be an s3:// URI."))
         return uri
-
-    def _read_records(self, input_uri: str, role_arn: str) -> list[BedrockRecord]:
-        bucket, key = _split_s3_uri(input_uri)
-        try:
-            with acting_for(role_arn):  # Bedrock reads with the job's service role (offline IAM check)
-                data = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-        except Exception as exc:  # any S3 failure is the caller's input problem here
-            raise ApiError(_bad(f"Unable to read the input file {input_uri}: {exc}")) from None
-        records: list[BedrockRecord] = []
-        for number, line in enumerate(data.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except ValueError:
-                raise ApiError(_bad(f"Line {number} of {input_uri} is not valid JSON.")) from None
-            if not isinstance(value, dict) or not isinstance(value.get("modelInput"), dict):
-                raise ApiError(_bad(f"Line {number} of {input_uri} has no modelInput object."))
-            record_id = value.get("recordId") or f"{number:011d}"
-            records.append(BedrockRecord(record_id=str(record_id), model_input=value["modelInput"]))
-        if len(records) > MAX_RECORDS:
-            raise ApiError(_bad(f"The input has {len(records)} records; a job takes at most {MAX_RECORDS}."))
-        return records
 
     # ------------------------------------------------------------ read, list, stop
 
@@ -266,7 +196,7 @@ class BedrockApi:
         guard(job.scenario, request, job.arn)
         with job.lock:
             self._advance(job)
-            return json_reply(self._job_json(job))
+            return json_reply(job_json(job))
 
     def list_jobs(self, request: Request, _: re.Match[str]) -> Reply:
         with self.store.lock:
@@ -274,7 +204,7 @@ class BedrockApi:
         summaries = []
         for job in jobs:
             with job.lock:
-                summaries.append(self._job_json(job))
+                summaries.append(job_json(job))
         return json_reply({"invocationJobSummaries": summaries})
 
     def stop_job(self, request: Request, match: re.Match[str]) -> Reply:
@@ -282,7 +212,7 @@ class BedrockApi:
         guard(job.scenario, request, job.arn)
         with job.lock:
             if job.status in TERMINAL or job.status == "Stopping":
-                raise ApiError(_bad(f"Job {job.arn} is {job.status} and cannot be stopped."))
+                raise ApiError(bad_request(f"Job {job.arn} is {job.status} and cannot be stopped."))
             job.status, job.modified_at = "Stopping", self.store.now()
         return json_reply({})
 
@@ -332,78 +262,16 @@ class BedrockApi:
     def _end(self, job: BedrockJob, status: str | None) -> None:
         """Write the output of the records processed so far, then take the final status."""
         outputs = [
-            self._output_line(job, job.records[index])
+            output_line(job, job.records[index], self.store.answer_memory)
             for index in emission_order(len(job.records))
             if index < job.finished
         ]
         job.errored = sum(1 for output in outputs if "error" in output)
         job.succeeded = len(outputs) - job.errored
-        lines = [dumps(output) for output in outputs]
-        bucket, prefix = _split_s3_uri(job.output_uri)
-        folder = f"{prefix.rstrip('/')}/{job.job_id}/" if prefix.strip("/") else f"{job.job_id}/"
-        input_name = job.input_uri.rstrip("/").rsplit("/", 1)[-1]
-        s3 = boto3.client("s3")
         try:
-            with acting_for(job.role_arn):  # Bedrock writes with the job's service role
-                if lines:
-                    s3.put_object(
-                        Bucket=bucket, Key=f"{folder}{input_name}.out", Body=b"\n".join(lines) + b"\n"
-                    )
-                s3.put_object(Bucket=bucket, Key=f"{folder}manifest.json.out", Body=dumps(self._counts(job)))
+            write_output(job, [dumps(output) for output in outputs], self.act_as)
         except Exception as exc:  # as on Bedrock: a job that cannot write its output fails, saying why
             job.status, job.message = "Failed", f"Unable to write the output to {job.output_uri}: {exc}"
         else:
             job.status = status or ("PartiallyCompleted" if job.errored else "Completed")
         job.ended_at = self.store.now()
-
-    def _output_line(self, job: BedrockJob, record: BedrockRecord) -> dict[str, Any]:
-        line: dict[str, Any] = {"recordId": record.record_id, "modelInput": record.model_input}
-        params = {**record.model_input, "model": job.model}
-        error = None
-        if record.model_input.get("anthropic_version") != "bedrock-2023-05-31":
-            error = {
-                "errorCode": 400,
-                "errorMessage": "Malformed input request: anthropic_version is required",
-            }
-        elif (problem := check_params(params)) is not None:
-            status = 500 if problem["error"]["type"] == "api_error" else 400
-            error = {"errorCode": status, "errorMessage": problem["error"]["message"]}
-        elif record.fault is not None:
-            error = {"errorCode": record.fault.status, "errorMessage": record.fault.message}
-        if error is not None:
-            line["error"] = error
-        else:
-            answer = message(params, seed=f"{job.arn}/{record.record_id}", memory=self.store.answer_memory)
-            line["modelOutput"] = answer
-        return line
-
-    def _counts(self, job: BedrockJob) -> dict[str, int]:
-        return {
-            "totalRecordCount": len(job.records),
-            "processedRecordCount": job.succeeded + job.errored,
-            "successRecordCount": job.succeeded,
-            "errorRecordCount": job.errored,
-        }
-
-    def _job_json(self, job: BedrockJob) -> dict[str, Any]:
-        value: dict[str, Any] = {
-            "jobArn": job.arn,
-            "jobName": job.name,
-            "modelId": job.model,
-            "roleArn": job.role_arn,
-            "status": job.status,
-            "submitTime": _iso(job.created_at),
-            "lastModifiedTime": _iso(job.modified_at),
-            "inputDataConfig": {"s3InputDataConfig": {"s3Uri": job.input_uri, "s3InputFormat": "JSONL"}},
-            "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": job.output_uri}},
-            "timeoutDurationInHours": job.timeout_hours,
-            "jobExpirationTime": _iso(job.created_at + job.timeout_hours * 3600),
-            **self._counts(job),
-        }
-        if job.token:
-            value["clientRequestToken"] = job.token
-        if job.message:
-            value["message"] = job.message
-        if job.ended_at is not None:
-            value["endTime"] = _iso(job.ended_at)
-        return value

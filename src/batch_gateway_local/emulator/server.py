@@ -22,6 +22,7 @@ from typing import Any, Literal
 from .anthropic_api import AnthropicApi
 from .azure_api import AzureOpenAIApi, azure_authorized, azure_unauthorized, check_api_version, is_azure_path
 from .bedrock_api import BedrockApi
+from .bedrock_jobs import ActAs, act_as_nobody
 from .http_transport import EmulatorHTTPServer, RequestHandler
 from .openai.api import OpenAIApi
 from .protocol import (
@@ -66,7 +67,9 @@ class EmulatorServer:
     """Local OpenAI Files/Batches + Anthropic Message Batches API on 127.0.0.1.
 
     Batches advance one step per retrieve (never by wall time) and complete after
-    `polls_to_complete` retrieves.
+    `polls_to_complete` retrieves. `act_as(role_arn)` wraps Bedrock's S3 reads and writes for a job
+    (the offline stack passes its IAM check's `acting_for`, so they are the job's role's; default:
+    nothing).
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class EmulatorServer:
         non_2xx_file: Literal["output", "error"] = "error",
         clock: Callable[[], float] = time.time,
         bedrock_min_records: int = 1,
+        act_as: ActAs = act_as_nobody,
     ) -> None:
         if polls_to_complete < 1:
             raise ValueError("polls_to_complete must be >= 1")
@@ -94,7 +98,7 @@ class EmulatorServer:
         self._scenario: Scenario = self.store.new_scenario(scenario)
         self._openai = OpenAIApi(self.store)
         self._anthropic = AnthropicApi(self.store)
-        self._bedrock = BedrockApi(self.store, min_records=bedrock_min_records)
+        self._bedrock = BedrockApi(self.store, min_records=bedrock_min_records, act_as=act_as)
         self._azure = AzureOpenAIApi(self.store)
         self._requested_port = port
         self._httpd: EmulatorHTTPServer | None = None

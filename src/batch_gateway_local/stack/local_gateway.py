@@ -4,15 +4,15 @@ Used by ``batch-gateway local run``, ``local up``, the e2e tests and the benchma
 exercise exactly what AWS would run: template.yaml, statemachine/batch_job.asl.json and
 functions/*/app.py. :class:`LocalGateway` starts the provider emulator, deploys the template as an
 :class:`~batch_gateway_local.stack.offline_stack.OfflineStack` with parameters that point every
-provider at the emulator and keep waits short (:class:`LocalOptions`), and stores the emulator's API
-keys in the stack's provider secret. Then it submits files as an upload would, follows a job
-(:class:`JobProgress`), fires the schedules, and exports a job's results and summary to a folder.
+provider at the emulator and keep waits short (:class:`~.local_options.LocalOptions`, which says
+what each option sets), and stores the emulator's API keys in the stack's provider secret. Then it
+submits files as an upload would, follows a job (:class:`JobProgress`), fires the schedules, and
+exports a job's results and summary to a folder.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import time
@@ -42,54 +42,22 @@ from batch_gateway.storage.jobs import JOB_SK, JobsRepository
 from batch_gateway.storage.keys import errors_key, results_key, schema_key, summary_key
 from batch_gateway.storage.results import ResultsRepository
 from batch_gateway.workflow.cancel import cancel_job
-from batch_gateway_local.emulator import EmulatorServer, Limits
+from batch_gateway_local.emulator import EmulatorServer
 from batch_gateway_local.stack.app_files import PROJECT_ROOT, TEMPLATE
 from batch_gateway_local.stack.errors import IamDeniedError
+from batch_gateway_local.stack.iam.recorder import acting_for
+from batch_gateway_local.stack.local_options import (
+    LocalOptions,
+    azure_openai_endpoint,
+    emulator_limits,
+    quota_settings,
+    template_parameters,
+)
 from batch_gateway_local.stack.offline_stack import OfflineStack
 from batch_gateway_local.stack.schedules import invoke_scheduled
 from batch_gateway_local.stack.sfn_history import ExecutionHistory, job_executions, workflow_report
 
-
-@dataclass(frozen=True)
-class LocalOptions:
-    """Knobs of the offline stack; the defaults keep a local job to seconds."""
-
-    chunk_max_items: int = 10_000
-    poll_initial_wait_seconds: int = 1
-    poll_backoff_factor: str = "1"
-    poll_max_wait_seconds: int = 1
-    polls_to_complete: int = 2
-    scenario: str = "ok"
-    """The emulator's scenario (see batch_gateway_local.emulator.scenarios); change it between jobs
-    with ``gateway.emulator.scenario = "expire"``."""
-    failed_batch_retries: int = 2
-    retry_rounds: int = 1
-    stack_name: str = "batch-gateway-local"
-    api_auth: str = "IAM"
-    """The stack's ApiAuth parameter: IAM or API_KEY (what ``local up`` enforces at its HTTP front)."""
-    # What the stack's provider secret holds; the emulator accepts any non-empty key.
-    provider_api_keys: tuple[tuple[str, str], ...] = (
-        ("openai_api_key", "sk-emulator-local"),
-        ("anthropic_api_key", "sk-emulator-local"),
-        ("azure_openai_api_key", "azure-emulator-local"),
-    )
-    azure_openai_endpoint: str | None = None
-    bedrock_min_records: int = 1
-    """The stack's BedrockMinRecords and the emulated account's Bedrock quota. AWS's default is 100;
-    local jobs (and their follow-up rounds) are a handful of lines, so offline it is 1."""
-    """The stack's AzureOpenAIEndpoint: None = the emulator's, "" = not configured."""
-    iam: bool = True
-    """Check every AWS call of a handler against its role (``--no-iam`` turns it off)."""
-    template: Path | None = None
-    """Another template than the project's (a test's copy with a permission removed)."""
-    quota: int | None = None
-    """``--quota N``: every provider's quota parameter of the stack (OpenAI/Azure enqueued tokens,
-    Anthropic requests, Bedrock jobs, per model) and the emulator's enforced limit, both N."""
-    max_chunks_in_flight: int = 0
-    """The stack's MaxChunksInFlight. Offline 0: moto's interpreter starts one worker thread per
-    MaxConcurrency (not per chunk), so 0 (one per chunk) is the cheapest that never caps a job."""
-    parameter_overrides: tuple[tuple[str, str], ...] = ()
-    """Any other template parameters, e.g. ``(("ResultsRetentionDays", "7"),)``; they win over the above."""
+__all__ = ["JobProgress", "LocalGateway", "LocalOptions"]  # LocalOptions: from .local_options, as before
 
 
 @dataclass
@@ -121,33 +89,6 @@ class JobProgress:
 _TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
 
-# The stack's quota parameters and the emulator's Limits fields that ``--quota N`` sets.
-QUOTA_PARAMETERS = (
-    "OpenAIEnqueuedTokenQuota",
-    "AzureEnqueuedTokenQuota",
-    "AnthropicBatchRequestQuota",
-    "BedrockConcurrentJobQuota",
-)
-EMULATOR_QUOTA_FIELDS = (
-    "openai_enqueued_tokens",
-    "anthropic_max_processing_requests",
-    "bedrock_max_concurrent_jobs",
-)
-
-
-def quota_parameters(quota: int | None) -> dict[str, str]:
-    """Template parameters setting every provider's quota to ``quota`` (none when it is None)."""
-    return {} if quota is None else dict.fromkeys(QUOTA_PARAMETERS, str(quota))
-
-
-def emulator_limits(quota: int | None) -> Limits:
-    """The emulator's limits with every provider's quota at ``quota`` (those this emulator enforces)."""
-    if quota is None:
-        return Limits()
-    known = {f.name for f in dataclasses.fields(Limits)}
-    return Limits(**{name: quota for name in EMULATOR_QUOTA_FIELDS if name in known})
-
-
 class LocalGateway:
     """Context manager: emulator + offline stack up on enter, down on exit."""
 
@@ -159,6 +100,7 @@ class LocalGateway:
             scenario=self.options.scenario,
             bedrock_min_records=self.options.bedrock_min_records,
             limits=emulator_limits(self.options.quota),
+            act_as=acting_for,  # Bedrock's S3 calls are the job's service role's (the offline IAM check)
         )
         self.stack: OfflineStack | None = None
 
@@ -171,7 +113,7 @@ class LocalGateway:
                     template_path=self.options.template or TEMPLATE,
                     project_root=PROJECT_ROOT,
                     stack_name=self.options.stack_name,
-                    parameter_overrides=self._parameters(),
+                    parameter_overrides=template_parameters(self.options, self.emulator),
                     iam=self.options.iam,
                 )
             )
@@ -189,34 +131,10 @@ class LocalGateway:
     ) -> None:
         self._exit.close()
 
-    def _parameters(self) -> dict[str, str]:
-        o = self.options
-        return {
-            "OpenAIBaseUrl": self.emulator.openai_base_url,
-            "AnthropicBaseUrl": self.emulator.anthropic_base_url,
-            "AzureOpenAIEndpoint": self._azure_openai_endpoint(),
-            "BedrockEndpointUrl": self.emulator.bedrock_endpoint_url,
-            "BedrockMinRecords": str(o.bedrock_min_records),
-            "ChunkMaxItems": str(o.chunk_max_items),
-            "PollInitialWaitSeconds": str(o.poll_initial_wait_seconds),
-            "PollBackoffFactor": o.poll_backoff_factor,
-            "PollMaxWaitSeconds": str(o.poll_max_wait_seconds),
-            "FailedBatchRetries": str(o.failed_batch_retries),
-            "RetryRounds": str(o.retry_rounds),
-            "MaxChunksInFlight": str(o.max_chunks_in_flight),
-            "ApiAuth": o.api_auth,
-            **quota_parameters(o.quota),
-            **dict(o.parameter_overrides),
-        }
-
     def _bedrock_role_arn(self) -> str:
         assert self.stack is not None, "use LocalGateway as a context manager"
         role_name = self.stack.resources["BedrockBatchRole"]
         return boto3.client("iam").get_role(RoleName=role_name)["Role"]["Arn"]
-
-    def _azure_openai_endpoint(self) -> str:
-        configured = self.options.azure_openai_endpoint
-        return self.emulator.azure_openai_endpoint if configured is None else configured
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -299,7 +217,7 @@ class LocalGateway:
                 "PROVIDER_SECRET_ARN": self.outputs["ProviderSecretArn"],
                 "OPENAI_BASE_URL": self.emulator.openai_base_url,
                 "ANTHROPIC_BASE_URL": self.emulator.anthropic_base_url,
-                "AZURE_OPENAI_ENDPOINT": self._azure_openai_endpoint(),
+                "AZURE_OPENAI_ENDPOINT": azure_openai_endpoint(self.options, self.emulator),
                 "BEDROCK_ENDPOINT_URL": self.emulator.bedrock_endpoint_url,
                 "BEDROCK_MIN_RECORDS": str(self.options.bedrock_min_records),
                 "BEDROCK_ROLE_ARN": self._bedrock_role_arn(),
@@ -309,15 +227,8 @@ class LocalGateway:
 
     def _quota_settings(self) -> dict[str, str]:
         assert self.stack is not None, "use LocalGateway as a context manager"
-        quota = self.options.quota
-        names = (
-            "OPENAI_ENQUEUED_TOKENS_QUOTA",
-            "AZURE_ENQUEUED_TOKENS_QUOTA",
-            "ANTHROPIC_BATCH_REQUESTS_QUOTA",
-            "BEDROCK_CONCURRENT_JOBS_QUOTA",
-        )
-        values = {} if quota is None else dict.fromkeys(names, str(quota))
-        return {"QUOTA_LEDGER_TABLE": self.stack.resources["QuotaLedgerTable"], **values}
+        ledger = self.stack.resources["QuotaLedgerTable"]
+        return {"QUOTA_LEDGER_TABLE": ledger, **quota_settings(self.options.quota)}
 
     def cancel(self, job_id: str) -> JobSummary:
         """Cancel a job the way the API will: the domain function, against this stack."""

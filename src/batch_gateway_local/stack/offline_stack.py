@@ -4,9 +4,9 @@
 a real endpoint), starts ``moto.mock_aws`` with Step Functions execution on, packages the local code
 and translates the template (``stack.sam``), creates the CloudFormation stack in moto, applies what
 moto's CloudFormation ignores (layers, bucket notifications and versioning, table TTL), recreates the
-state machines on the executing backend with their DefinitionSubstitutions, and installs the
-in-process Lambda runtime (``stack.lambda_runtime``). Leaving it stops running executions, removes
-the patches and the mock, and restores ``os.environ``.
+state machines on the executing backend with their DefinitionSubstitutions (those CloudFormation
+steps: ``stack.cfn_deploy``), and installs the in-process Lambda runtime (``stack.lambda_runtime``).
+Leaving it stops running executions, removes the patches and the mock, and restores ``os.environ``.
 
 What moto's Step Functions interpreter runs, and the pitfalls: docs/offline-stack.md.
 """
@@ -14,7 +14,6 @@ What moto's Step Functions interpreter runs, and the pitfalls: docs/offline-stac
 from __future__ import annotations
 
 import copy
-import json
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -26,6 +25,13 @@ from unittest import mock
 
 import boto3
 
+from batch_gateway_local.stack.cfn_deploy import (
+    attach_function_layers,
+    configure_buckets,
+    configure_table_ttl,
+    create_stack,
+    recreate_state_machines,
+)
 from batch_gateway_local.stack.errors import OfflineStackError
 from batch_gateway_local.stack.event_rules import EventRuleDelivery
 from batch_gateway_local.stack.iam.calls import Where
@@ -37,15 +43,9 @@ from batch_gateway_local.stack.lambda_runtime.runtime import InProcessLambdaRunt
 from batch_gateway_local.stack.moto_checks import check_moto_internals
 from batch_gateway_local.stack.s3_events import patch_s3_events
 from batch_gateway_local.stack.sam.artifacts import LocalArtifact, package_local_artifacts
-from batch_gateway_local.stack.sam.buckets import s3_bucket_configuration_calls
 from batch_gateway_local.stack.sam.cfn_extensions import CloudFormationExtensions
-from batch_gateway_local.stack.sam.lambda_resources import attach_layers
 from batch_gateway_local.stack.sam.resources import SKIPPED_PREFIX
-from batch_gateway_local.stack.sam.state_machines import (
-    check_overrides_used,
-    recreate_state_machine,
-    stop_executions,
-)
+from batch_gateway_local.stack.sam.state_machines import stop_executions
 from batch_gateway_local.stack.sam.template import find_dependency_cycle, load_template, translate_sam
 from batch_gateway_local.stack.sandbox import FAKE_CREDENTIALS, offline_environment, share_global_sdk_settings
 from batch_gateway_local.stack.sfn_history import ChildExecutionHistories
@@ -245,10 +245,7 @@ class OfflineStack:
             where = Where("aws", self.region, self.account_id)
             args = (self.translated_template, self.functions, self.resources, self.resolve)
             self.iam_check = start_iam_checks(exit_stack, self.session, where, *args)
-        self._attach_layers()
-        self._configure_buckets()
-        self._configure_table_ttl()
-        self._recreate_state_machines()
+        self._apply_what_moto_ignores()
         self._register_function_environments()
 
     def _check_parameters(self, template: Mapping[str, Any]) -> None:
@@ -276,47 +273,11 @@ class OfflineStack:
                 f"circular dependency between resources: {' -> '.join(cycle)} "
                 "(CloudFormation rejects it too; cfn-lint reports it as E3004)"
             )
-        cfn = self.client("cloudformation")
-        try:
-            response = cfn.create_stack(
-                StackName=self.stack_name,
-                TemplateBody=json.dumps(self.translated_template),
-                Parameters=[
-                    {"ParameterKey": k, "ParameterValue": v} for k, v in self.parameter_overrides.items()
-                ],
-                Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-            )
-        except Exception as exc:
-            raise OfflineStackError(
-                self._creation_report(f"{type(exc).__name__}: {exc}", extensions)
-            ) from exc
-        self.stack_id = str(response["StackId"])
-        deadline = time.monotonic() + 30
-        while True:
-            stack = cfn.describe_stacks(StackName=self.stack_id)["Stacks"][0]
-            status = str(stack["StackStatus"])
-            if not status.endswith("IN_PROGRESS"):
-                break
-            if time.monotonic() > deadline:
-                raise OfflineStackError(f"stack {self.stack_name} still {status} after 30 s")
-            time.sleep(0.05)
-        if status != "CREATE_COMPLETE":
-            events = cfn.describe_stack_events(StackName=self.stack_id)["StackEvents"]
-            reasons = [
-                f"{e.get('LogicalResourceId')}: {e.get('ResourceStatus')} {e.get('ResourceStatusReason', '')}"
-                for e in events
-                if "FAILED" in str(e.get("ResourceStatus", ""))
-            ]
-            raise OfflineStackError(
-                self._creation_report(f"stack status {status}; " + "; ".join(reasons), extensions)
-            )
-        self.outputs = {str(o["OutputKey"]): str(o["OutputValue"]) for o in stack.get("Outputs", [])}
-        for resource in cfn.describe_stack_resources(StackName=self.stack_id)["StackResources"]:
-            if "LogicalResourceId" not in resource:
-                continue  # moto lists a resource whose Condition is false as an empty entry
-            logical_id = str(resource["LogicalResourceId"])
-            self.resources[logical_id] = str(resource.get("PhysicalResourceId", ""))
-            self.resource_types[logical_id] = str(resource["ResourceType"])
+        args = (self.template_path, self.translated_template, self.parameter_overrides, extensions)
+        created = create_stack(self.client("cloudformation"), self.stack_name, *args)
+        self.stack_id, self.outputs = created.stack_id, created.outputs
+        self.resources.update(created.resources)
+        self.resource_types.update(created.resource_types)
         self.functions = {
             k: v for k, v in self.resources.items() if self.resource_types[k] == "AWS::Lambda::Function"
         }
@@ -324,72 +285,21 @@ class OfflineStack:
             k: self.resource_types[k] for k, v in self.resources.items() if v == f"{SKIPPED_PREFIX}{k}"
         }
 
-    def _creation_report(self, error: str, extensions: CloudFormationExtensions) -> str:
-        lines = [f"creating stack {self.stack_name!r} from {self.template_path} in moto failed"]
-        if extensions.failures:
-            lines[0] += "; resource failures (innermost first):"
-            unique = dict.fromkeys(
-                f"  - {f.logical_id} ({f.resource_type}): {f.error}" for f in extensions.failures
-            )
-            lines.extend(unique)
-            lines.append(f"moto's CreateStack response: {error}")
-        else:
-            lines[0] += f": {error}"
-        return "\n".join(lines)
-
     def _moto_stack(self) -> Any:
         from moto.cloudformation.models import cloudformation_backends
 
         return cloudformation_backends[self.account_id][self.region].stacks[self.stack_id]
 
-    def _template_resources(self, resource_type: str) -> list[tuple[str, dict[str, Any]]]:
-        return [
-            (logical_id, resource)
-            for logical_id, resource in self.translated_template["Resources"].items()
-            if resource.get("Type") == resource_type and logical_id in self.resources
-        ]
-
-    def _attach_layers(self) -> None:
-        """moto's CloudFormation drops a function's ``Layers``; set them through the Lambda API."""
-        functions = [
-            (logical_id, self.resources[logical_id], self.resolve(layers))
-            for logical_id, resource in self._template_resources("AWS::Lambda::Function")
-            if (layers := (resource.get("Properties") or {}).get("Layers"))
-        ]
-        attach_layers(self.client("lambda"), functions)
-
-    def _configure_buckets(self) -> None:
-        s3 = self.client("s3")
-        for logical_id, resource in self._template_resources("AWS::S3::Bucket"):
-            properties = self.resolve(resource.get("Properties") or {})
-            for operation, kwargs in s3_bucket_configuration_calls(properties):
-                try:
-                    getattr(s3, operation)(Bucket=self.resources[logical_id], **kwargs)
-                except Exception as exc:
-                    raise OfflineStackError(f"{logical_id}: {operation} failed: {exc}") from exc
-
-    def _configure_table_ttl(self) -> None:
-        """moto's CloudFormation ignores a table's ``TimeToLiveSpecification``; set it through the API."""
-        dynamodb = self.client("dynamodb")
-        for logical_id, resource in self._template_resources("AWS::DynamoDB::Table"):
-            ttl = self.resolve((resource.get("Properties") or {}).get("TimeToLiveSpecification"))
-            if not isinstance(ttl, dict) or str(ttl.get("Enabled")).lower() != "true":
-                continue
-            dynamodb.update_time_to_live(
-                TableName=self.resources[logical_id],
-                TimeToLiveSpecification={"AttributeName": str(ttl["AttributeName"]), "Enabled": True},
-            )
-
-    def _recreate_state_machines(self) -> None:
+    def _apply_what_moto_ignores(self) -> None:
+        """Layers, bucket and table configuration, and the state machines on the executing backend
+        (``stack.cfn_deploy``)."""
+        deployed = (self.translated_template, self.resources, self.resolve)
+        attach_function_layers(self.client("lambda"), *deployed)
+        configure_buckets(self.client("s3"), *deployed)
+        configure_table_ttl(self.client("dynamodb"), *deployed)
         clients = (self.client("stepfunctions"), self.client("s3"))
         overrides = self.definition_substitution_overrides
-        used: set[str] = set()
-        for logical_id, resource in self._template_resources("AWS::StepFunctions::StateMachine"):
-            arn = self.resources[logical_id]
-            properties = self.resolve(resource.get("Properties") or {})
-            used |= recreate_state_machine(clients, logical_id, arn, properties, overrides, self.account_id)
-            self.state_machines[logical_id] = arn
-        check_overrides_used(overrides, used)
+        self.state_machines.update(recreate_state_machines(clients, *deployed, overrides, self.account_id))
 
     def _register_function_environments(self) -> None:
         assert self._runtime is not None

@@ -6,7 +6,8 @@ on ``botocore.handlers.BUILTIN_HANDLERS`` would miss those) and ``botocore.sessi
 create_client`` (a client remembers the function it was made for, so the worker threads of
 ``upload_file``/``download_file`` count for that function; so do the pool threads a handler starts).
 The in-process runtime says which function runs in the current thread (:func:`acting_as`); the
-emulator's Bedrock says which role it acts for (:func:`acting_for`), and the clients moto's Step
+emulator's Bedrock says which role it acts for (:func:`acting_for`, its ``act_as`` hook from
+``LocalGateway``: the emulator never imports the stack), and the clients moto's Step
 Functions interpreter makes are the state machine's (:func:`tag_client`). A call the policy does
 not allow is recorded and, when enforcing, answered as AWS would: ``AccessDenied`` naming the
 action, the resource and the principal, before it reaches moto. :func:`calling_principal` tells
