@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import httpx2 as httpx
 
-from batch_gateway.models import BatchResult
+from batch_gateway.models import BatchResult, Estimate
 from batch_gateway_client.core import (
     RETRYABLE_STATUS,
     GatewayConfig,
@@ -90,6 +90,12 @@ class GatewayClient:
     # ------------------------------------------------------------------ operations
     def submit(self, spec: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return self.run(self.core.submit(spec, **kwargs))
+
+    def estimate(
+        self, spec: dict[str, Any], *, items: list[Any] | None = None, source: str | None = None
+    ) -> Estimate:
+        """What ``submit(spec, items=…)`` (or ``source=``) would make and cost; no job is made."""
+        return self.run(self.core.estimate(spec, items=items, source=source))
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self.run(self.core.job(job_id))
@@ -204,6 +210,11 @@ class AsyncGatewayClient:
 
     async def submit(self, spec: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return await self.run(self.core.submit(spec, **kwargs))
+
+    async def estimate(
+        self, spec: dict[str, Any], *, items: list[Any] | None = None, source: str | None = None
+    ) -> Estimate:
+        return await self.run(self.core.estimate(spec, items=items, source=source))
 
     async def job(self, job_id: str) -> dict[str, Any]:
         return await self.run(self.core.job(job_id))

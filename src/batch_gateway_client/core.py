@@ -1,6 +1,6 @@
 """The request logic, once, for the sync and the async client: operations as generators of steps.
 
-Every operation (submit, get a job, list, cancel, wait, the results link) is a generator that
+Every operation (submit, estimate, get a job, list, cancel, wait, the results link) is a generator that
 yields :class:`Request` (signed, with its timeout) or :class:`Sleep` steps and is sent back a
 :class:`Reply`; the retry loop (429/5xx/connection errors, ``Retry-After`` honoured, exponential
 backoff), error mapping (:class:`GatewayError`) and polling live here. ``client.GatewayClient`` and
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
-from batch_gateway.models import BatchResult
+from batch_gateway.models import BatchResult, Estimate
 from batch_gateway_client.errors import GatewayError
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -127,6 +127,25 @@ class GatewayConfig:
 def job_name(stem: str) -> str:
     """A file stem as the API's ``name`` (letters, digits, ``-``, ``_``; at most 40), or ``batch``."""
     return _NAME_CHARS.sub("-", stem).strip("-_")[:40].strip("-_") or "batch"
+
+
+def batch_body(
+    spec: Mapping[str, Any],
+    *,
+    items: list[Any] | None = None,
+    source: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """The body of ``POST /batches`` and ``POST /batches/estimate``: the spec (its None values left
+    out), the job's name, and the inline items or the S3 source."""
+    body = {k: v for k, v in spec.items() if v is not None}
+    if name is not None:
+        body["name"] = job_name(name)
+    if items is not None:
+        body["items"] = items
+    if source is not None:
+        body["source"] = source
+    return body
 
 
 def idempotency_key_for(body: Mapping[str, Any]) -> str:
@@ -249,13 +268,7 @@ class GatewayCore:
         idempotency_key: str | None = None,
     ) -> Operation[dict[str, Any]]:
         """POST /batches: inline items or an S3 source; the key derives from the request unless given."""
-        body = {k: v for k, v in spec.items() if v is not None}
-        if name is not None:
-            body["name"] = job_name(name)
-        if items is not None:
-            body["items"] = items
-        if source is not None:
-            body["source"] = source
+        body = batch_body(spec, items=items, source=source, name=name)
         if idempotency_key is None:
             # Inline items are the request: the same items find the same job. An S3 object can change
             # under the same URI, so a source submit gets a fresh key (still safe across retries).
@@ -264,6 +277,16 @@ class GatewayCore:
             "POST", "/batches", body=body, headers={"Idempotency-Key": idempotency_key}
         )
         return dict(job)
+
+    def estimate(
+        self, spec: Mapping[str, Any], *, items: list[Any] | None = None, source: str | None = None
+    ) -> Operation[Estimate]:
+        """POST /batches/estimate: what submit with the same spec and items (or source) would make and
+        cost, checked and chunked as intake would; nothing is written and no job is made."""
+        answer = yield from self.call(
+            "POST", "/batches/estimate", body=batch_body(spec, items=items, source=source)
+        )
+        return Estimate.model_validate(answer)
 
     def job(self, job_id: str) -> Operation[dict[str, Any]]:
         return dict((yield from self.call("GET", f"/batches/{_seg(job_id)}")))
@@ -351,6 +374,7 @@ __all__ = [
     "Request",
     "Sleep",
     "backoff",
+    "batch_body",
     "idempotency_key_for",
     "job_name",
     "parse_result_line",

@@ -6,17 +6,21 @@ types (``submit_batch``/``poll_status`` -> ``BatchJobInfo``, ``get_results``/``s
 ``list[BatchResult]``, and the ``a``-prefixed async twins). Items may be the reference library's
 ``BatchItem``, ours, or plain dicts; ``prompt=`` a ``RactoPrompt`` (its compiled text becomes the
 system prompt) or a string. What comes back are our models, which validate as the reference's.
-Beyond them: ``iter_results`` (streamed, flat memory), ``cancel``, a readable ``name`` for the job id
-and an ``idempotency_key`` (derived from the items unless given). ``completion_window`` is accepted
+Beyond them: ``estimate`` (what the items would make and cost, no job made), ``iter_results``
+(streamed, flat memory), ``cancel``, ``response_schema`` (structured answers: a JSON Schema or a
+pydantic model, each answer in ``response.parsed``), a readable ``name`` for the job id and an
+``idempotency_key`` (derived from the items unless given). ``completion_window`` is accepted
 for compatibility and ignored: the gateway picks each provider's window.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
-from batch_gateway.models import BatchResult, BatchStatus, JobSummary
+from pydantic import BaseModel
+
+from batch_gateway.models import BatchResult, BatchStatus, Estimate, JobSummary
 from batch_gateway_client.client import AsyncGatewayClient, GatewayClient
 from batch_gateway_client.core import GatewayConfig
 
@@ -37,6 +41,20 @@ def _prompt_text(prompt: Any) -> str | None:
     if not callable(compile_):
         raise TypeError(f"prompt must be a string or a RactoPrompt, not {type(prompt).__name__}")
     return str(compile_())
+
+
+def _schema(response_schema: Any) -> dict[str, Any] | None:
+    """A JSON Schema dict, or a pydantic model class as its JSON Schema (``model_json_schema()``)."""
+    if response_schema is None:
+        return None
+    if isinstance(response_schema, type) and issubclass(response_schema, BaseModel):
+        return response_schema.model_json_schema()
+    if isinstance(response_schema, Mapping):
+        return dict(response_schema)
+    raise TypeError(
+        "response_schema must be a JSON Schema dict or a pydantic model class, "
+        f"not {type(response_schema).__name__}"
+    )
 
 
 def _info(job: dict[str, Any]) -> JobSummary:
@@ -64,6 +82,7 @@ class GatewayBatchProcessor:
         stack: str | None = None,
         system_prompt: str | None = None,
         default_prompt: Any = None,
+        response_schema: Mapping[str, Any] | type[BaseModel] | None = None,
         api_key: str | None = None,
         region: str | None = None,
         on_invalid: str = "reject",
@@ -81,6 +100,7 @@ class GatewayBatchProcessor:
         self.provider, self.model, self.name = provider, model, name
         self._system_prompt = system_prompt if system_prompt is not None else _prompt_text(default_prompt)
         self._on_invalid = on_invalid
+        self.response_schema = _schema(response_schema)
         self._config, self._timeout, self._retries = config, timeout, retries
 
     def _client(self) -> GatewayClient:
@@ -96,6 +116,7 @@ class GatewayBatchProcessor:
             "model": self.model,
             "system_prompt": text,
             "on_invalid": self._on_invalid,
+            "response_schema": self.response_schema,
         }
 
     def _submit_args(
@@ -183,6 +204,16 @@ class GatewayBatchProcessor:
             return [result async for result in client.iter_results(_check_finished(job))]
 
     # ------------------------------------------------------------------ beyond them
+    def estimate(self, items: Sequence[Any], *, prompt: Any = None) -> Estimate:
+        """What submitting the items would make and cost (requests, invalid lines, provider batches,
+        tokens, cost range), checked and chunked as intake would; no job is made."""
+        with self._client() as client:
+            return client.estimate(self._spec(prompt), items=[_item(item) for item in items])
+
+    async def aestimate(self, items: Sequence[Any], *, prompt: Any = None) -> Estimate:
+        async with self._aclient() as client:
+            return await client.estimate(self._spec(prompt), items=[_item(item) for item in items])
+
     def iter_results(self, job_id: str) -> Iterator[BatchResult]:
         """The results one at a time as results.jsonl downloads: flat memory for any job size."""
         with self._client() as client:

@@ -3,22 +3,26 @@
 A script written for ``ractogateway.batch``'s processors runs with only its import and constructor
 changed, for OpenAI and Anthropic, sync and async; what it gets back is compared with the job's
 results.jsonl and validates as the reference library's models. Then: readable job ids, idempotent
-submits, error mapping (a 422 lists the bad lines), and cancel.
+submits, error mapping (a 422 lists the bad lines), cancel, estimates (no job made) and structured
+answers from a pydantic model.
 """
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 import pytest
 import ractogateway.batch as reference
+from pydantic import BaseModel
 
-from batch_gateway_client import GatewayBatchProcessor, GatewayConfig, GatewayError
+from batch_gateway.models import Estimate
+from batch_gateway_client import GatewayBatchProcessor, GatewayClient, GatewayConfig, GatewayError
 from batch_gateway_local.api_front.server import LocalApiServer, api_server_for
 from batch_gateway_local.stack.local_gateway import LocalGateway, LocalOptions
 
@@ -174,3 +178,113 @@ def test_stack_reads_the_api_url_and_auth_from_the_stack_outputs(gateway: LocalG
     with pytest.raises(GatewayError) as missing:
         GatewayConfig.from_stack("not-a-stack-of-ours", region="us-east-1")
     assert missing.value.status == 0
+
+
+def job_ids(client: GatewayClient) -> set[str]:
+    return {job["job_id"] for job in client.jobs()}
+
+
+def test_an_estimate_says_what_a_submit_would_make_and_makes_no_job(
+    gateway: LocalGateway, server: LocalApiServer
+) -> None:
+    items = [
+        {"custom_id": "e-1", "user_message": "Where is my order?", "max_tokens": 64},
+        {"custom_id": "e-2"},  # no user_message: line 2 is invalid
+        {"custom_id": "e-3", "user_message": "Cancel it, please.", "max_tokens": 64},
+    ]
+    spec = {"provider": "openai", "model": "gpt-4o-mini", "on_invalid": "skip"}
+    with GatewayClient(GatewayConfig(server.url)) as client:
+        before = job_ids(client)
+        estimate = client.estimate(spec, items=items)
+        assert isinstance(estimate, Estimate)
+        assert (estimate.accepted, estimate.requests, estimate.provider_batches) == (True, 2, 1)
+        assert estimate.invalid_lines == 1
+        assert [(e.line, e.field) for e in estimate.errors] == [(2, "user_message")]
+        assert estimate.estimated_input_tokens > 0
+        assert estimate.output_tokens_ceiling == 128
+        assert estimate.cost is not None
+        assert estimate.cost.input_usd is not None
+        assert estimate.cost.ceiling_usd is not None
+        assert 0 < estimate.cost.input_usd < estimate.cost.ceiling_usd
+
+        # The processor's estimate (its default on_invalid=reject): intake would refuse these items.
+        processor = GatewayBatchProcessor(provider="openai", model="gpt-4o-mini", endpoint=server.url)
+        refused = processor.estimate(items)
+        assert not refused.accepted
+        assert (refused.requests, refused.invalid_lines) == (2, 1)
+        assert str(refused.reason).startswith("rejected: 1 invalid line(s) — line 2: ")
+        many = [{"custom_id": f"m-{n}", "user_message": f"Say {n}."} for n in range(120)]
+        assert processor.estimate(many).provider_batches == 3  # the module's stack: 50 items a chunk
+        assert asyncio.run(processor.aestimate(many[:2])).requests == 2
+
+        assert job_ids(client) == before  # nothing was submitted
+        job = client.submit(spec, items=items, name="estimated")  # the same body, submitted
+        assert job_ids(client) == before | {job["job_id"]}  # (the listing sees a new job)
+        done = gateway.wait(job["job_id"], timeout_s=120)
+        assert (done.request_count, done.invalid_count, done.chunk_count) == (2, 1, 1)
+
+
+class Priority(BaseModel):
+    level: int
+    reason: str
+
+
+class Ticket(BaseModel):
+    label: Literal["billing", "bug", "other"]
+    confidence: float
+    summary: str | None  # required, may be null: what OpenAI's strict mode asks for an optional field
+    priority: Priority  # a nested model: its schema is a $ref into $defs
+
+
+class LooseTicket(BaseModel):
+    label: str
+    note: str = ""  # optional: OpenAI's strict mode refuses it
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"), [("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-latest")]
+)
+def test_a_pydantic_response_schema_gives_parsed_answers_of_that_model(
+    provider: str, model: str, server: LocalApiServer
+) -> None:
+    processor = GatewayBatchProcessor(
+        provider=provider, model=model, endpoint=server.url, response_schema=Ticket
+    )
+    items = [{"custom_id": f"t-{n}", "user_message": f"My invoice {n} is wrong."} for n in range(3)]
+    assert processor.estimate(items).accepted
+    results = processor.submit_and_wait(items, poll_interval_s=0.5, max_wait_s=300, name="tickets")
+    assert [r.custom_id for r in results] == ["t-0", "t-1", "t-2"]
+    for result in results:
+        assert result.ok, result.error
+        assert result.response is not None
+        Ticket.model_validate(result.response.parsed)
+
+
+def test_a_schema_the_api_refuses_is_a_readable_gateway_error(server: LocalApiServer) -> None:
+    items = [{"custom_id": "r-1", "user_message": "Hi."}]
+    strict = GatewayBatchProcessor(
+        provider="openai", model="gpt-4o-mini", endpoint=server.url, response_schema=LooseTicket
+    )
+    for call in (strict.estimate, strict.submit_batch):
+        with pytest.raises(GatewayError) as refused:
+            call(items)
+        assert refused.value.status == 422
+        assert "does not require 'note'" in str(refused.value)
+        assert "response_schema" in refused.value.describe()
+    embeddings = {
+        "provider": "openai",
+        "model": "text-embedding-3-small",
+        "endpoint": "embeddings",
+        "response_schema": Ticket.model_json_schema(),
+    }
+    with GatewayClient(GatewayConfig(server.url)) as client, pytest.raises(GatewayError) as refused:
+        client.estimate(embeddings, items=items)
+    assert refused.value.status == 422
+    assert "an embeddings job takes no response schema" in refused.value.describe()
+    with pytest.raises(TypeError, match="pydantic model class"):
+        GatewayBatchProcessor(
+            endpoint=server.url,
+            response_schema=Ticket(  # an instance, not the class
+                label="bug", confidence=1, summary=None, priority=Priority(level=1, reason="x")
+            ),
+        )

@@ -158,6 +158,22 @@ def test_keys_names_and_backoff() -> None:
     assert backoff(0, "bad") == 0.5
 
 
+def test_an_estimate_sends_the_submits_body_and_reads_an_estimate() -> None:
+    estimate = {"provider": "openai", "model": "m", "accepted": True, "requests": 1, "provider_batches": 1}
+    handler, seen = scripted(httpx.Response(202, json=JOB), httpx.Response(200, json=estimate))
+    spec = {"provider": "openai", "model": "m", "system_prompt": None, "response_schema": {"type": "object"}}
+    items = [{"custom_id": "a", "user_message": "b"}]
+    with sync_client(handler, []) as client:
+        client.submit(spec, items=items)
+        answer = client.estimate(spec, items=items)
+    submitted, estimated = seen
+    assert (estimated.method, estimated.url.path) == ("POST", "/v1/batches/estimate")
+    assert json.loads(estimated.content) == json.loads(submitted.content)  # None values left out
+    assert "system_prompt" not in json.loads(estimated.content)
+    assert "Idempotency-Key" not in estimated.headers  # an estimate makes nothing to deduplicate
+    assert (answer.accepted, answer.requests, answer.provider_batches) == (True, 1, 1)
+
+
 def test_the_client_imports_without_the_runtime_packages() -> None:
     code = (
         "import sys, batch_gateway_client;"

@@ -228,3 +228,54 @@ class JobSummary(BatchJobInfo):
     errors_uri: str | None = None
     updated_at: float | None = None
     finished_at: float | None = None
+
+
+# ------------------------------------------------------------------ estimates
+# An estimate of a batch before anything is sent (intake.estimate computes it; POST /batches/estimate and
+# the Python client answer with it): here, beside the other contracts, so the client reads it without
+# importing intake (which pulls boto3 and Powertools).
+ESTIMATOR = (
+    "providers.token_estimate: 1 token per 4 ASCII characters and 1 per non-ASCII character of every "
+    "text the model reads (messages, system prompt, tool and schema JSON), plus 4 per message and 3 per "
+    "request; conservative: it is meant to sit at or a little above the provider's own count"
+)
+
+
+class EstimatedLineError(BaseModel):
+    line: int
+    field: str | None = None
+    reason: str
+
+
+class EstimatedCost(BaseModel):
+    """USD at batch prices; None where a model the file uses has no price (``unpriced_models``)."""
+
+    input_usd: float | None
+    expected_usd: float | None = Field(description="input plus the expected output")
+    ceiling_usd: float | None = Field(description="input plus every request's max tokens of output")
+    unpriced_models: list[str] = Field(default_factory=list)
+
+
+class QuotaFit(BaseModel):
+    unit: str
+    per_model: int
+    chunks_at_once: int = Field(description="how many of this file's chunks the quota lets run together")
+
+
+class Estimate(BaseModel):
+    provider: str
+    model: str
+    format: str | None = None
+    accepted: bool
+    reason: str | None = None
+    lines: int = 0
+    requests: int = 0
+    invalid_lines: int = 0
+    errors: list[EstimatedLineError] = Field(default_factory=list)
+    provider_batches: int = 0
+    estimated_input_tokens: int = 0
+    estimator: str = ESTIMATOR
+    output_tokens_ceiling: int = 0
+    expected_output_tokens: int = 0
+    cost: EstimatedCost | None = None
+    quota: QuotaFit | None = None

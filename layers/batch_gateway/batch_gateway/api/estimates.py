@@ -18,7 +18,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from batch_gateway.api import submission_checks
 from batch_gateway.api.errors import COMMON_ERRORS, TOO_LARGE, ApiError, documented, documented_error
 from batch_gateway.api.models import MAX_BODY_BYTES, SubmitBatch
-from batch_gateway.intake.estimate import Estimate, estimate_file
+from batch_gateway.intake.estimate import estimate_file
+from batch_gateway.models import Estimate
 from batch_gateway.observability import logger
 from batch_gateway.settings import Settings, get_settings
 from batch_gateway.storage.s3 import open_object

@@ -6,7 +6,8 @@
 invalid lines with their line numbers, provider batches, estimated input tokens (the quota ledger's
 own estimator, ``providers.token_estimate``), the output-token ceiling (each request's max tokens),
 the cost at batch prices as a range, and how many chunks the stack's quota lets run at once. The
-CLI's ``batch-gateway estimate`` and the API's ``POST /batches/estimate`` both answer with it.
+CLI's ``batch-gateway estimate`` and the API's ``POST /batches/estimate`` both answer with it (the
+:class:`~batch_gateway.models.Estimate` model, which lives with the other contracts for the client).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import IO, Any
 
-from pydantic import BaseModel, Field
-
 from batch_gateway.cost import PER_TOKENS, model_prices
 from batch_gateway.intake.bedrock_minimum import below_minimum_reason
 from batch_gateway.intake.chunk_writer import ChunkManifest
@@ -27,61 +26,16 @@ from batch_gateway.intake.formats.detect import open_records
 from batch_gateway.intake.line_validator import LineValidator
 from batch_gateway.intake.seen_ids import SeenIds
 from batch_gateway.intake.split import chunk_writers_for, stage_records
-from batch_gateway.models import JobSpec
+from batch_gateway.models import Estimate, EstimatedCost, EstimatedLineError, JobSpec, QuotaFit
 from batch_gateway.providers.requests import request_builder_for
 from batch_gateway.providers.token_estimate import estimate_request_line
 from batch_gateway.settings import Settings
 from batch_gateway.workflow.capacity import QUOTA_UNITS, chunk_amount
 
-ESTIMATOR = (
-    "providers.token_estimate: 1 token per 4 ASCII characters and 1 per non-ASCII character of every "
-    "text the model reads (messages, system prompt, tool and schema JSON), plus 4 per message and 3 per "
-    "request; conservative: it is meant to sit at or a little above the provider's own count"
-)
 # Without a better guess, an answer is expected to use this many tokens (capped by its max tokens).
 EXPECTED_OUTPUT_TOKENS = 200
 # The estimate lists this many line errors (errors.jsonl of the real job has them all).
 MAX_LISTED_ERRORS = 100
-
-
-class EstimatedLineError(BaseModel):
-    line: int
-    field: str | None = None
-    reason: str
-
-
-class EstimatedCost(BaseModel):
-    """USD at batch prices; None where a model the file uses has no price (``unpriced_models``)."""
-
-    input_usd: float | None
-    expected_usd: float | None = Field(description="input plus the expected output")
-    ceiling_usd: float | None = Field(description="input plus every request's max tokens of output")
-    unpriced_models: list[str] = Field(default_factory=list)
-
-
-class QuotaFit(BaseModel):
-    unit: str
-    per_model: int
-    chunks_at_once: int = Field(description="how many of this file's chunks the quota lets run together")
-
-
-class Estimate(BaseModel):
-    provider: str
-    model: str
-    format: str | None = None
-    accepted: bool
-    reason: str | None = None
-    lines: int = 0
-    requests: int = 0
-    invalid_lines: int = 0
-    errors: list[EstimatedLineError] = Field(default_factory=list)
-    provider_batches: int = 0
-    estimated_input_tokens: int = 0
-    estimator: str = ESTIMATOR
-    output_tokens_ceiling: int = 0
-    expected_output_tokens: int = 0
-    cost: EstimatedCost | None = None
-    quota: QuotaFit | None = None
 
 
 class _Tally:
