@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from batch_gateway.models import Estimate
 from batch_gateway_client.client import GatewayClient
 from batch_gateway_client.core import GatewayConfig
 from batch_gateway_client.errors import GatewayError as ApiError
@@ -69,6 +70,10 @@ class ConsoleApi:
         self, spec: Mapping[str, Any], items: list[Any], idempotency_key: str, name: str | None = None
     ) -> dict[str, Any]:
         return self._client.submit(dict(spec), items=items, idempotency_key=idempotency_key, name=name)
+
+    def estimate(self, spec: Mapping[str, Any], items: list[Any]) -> Estimate:
+        """What submitting these items would make and cost; no job is made."""
+        return self._client.estimate(dict(spec), items=items)
 
     def stream(self, url: str) -> Iterator[bytes]:
         """The bytes of a presigned URL of the API's, in blocks."""

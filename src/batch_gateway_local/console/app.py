@@ -32,8 +32,8 @@ from starlette.templating import Jinja2Templates
 
 from batch_gateway_local.console import views
 from batch_gateway_local.console.api import ApiError, ConsoleApi
-from batch_gateway_local.console.downloads import errors_download, raw_line, results_download
-from batch_gateway_local.console.submit import submit_form, submit_post
+from batch_gateway_local.console.downloads import errors_download, raw_record, results_download
+from batch_gateway_local.console.submit import estimate_post, submit_form, submit_post
 
 HERE = Path(__file__).parent
 CSRF_COOKIE = "bgc_csrf"
@@ -176,8 +176,11 @@ class Console:
         custom_id = str(request.path_params["custom_id"])
         row = await run_in_threadpool(self.api.result, job_id, custom_id)
         job = await run_in_threadpool(self.api.job, job_id)
-        line = await run_in_threadpool(raw_line, self.api, job, custom_id) if job.get("results_uri") else None
-        return self.render(request, "result.html", {"job": job, "row": row, "line": line})
+        record = (
+            await run_in_threadpool(raw_record, self.api, job, custom_id) if job.get("results_uri") else None
+        )
+        context = {"job": job, "row": row, **views.answer_lines(record)}
+        return self.render(request, "result.html", context)
 
     # ------------------------------------------------------------ downloads and cancel
     async def download(self, request: Request) -> Response:
@@ -206,6 +209,9 @@ class Console:
     async def submit(self, request: Request) -> Response:
         form = await request.form(max_files=1, max_fields=20)
         self.check_csrf(request, form)
+        if form.get("action") == "estimate":  # the same form's Estimate button: nothing is submitted
+            estimated, context = await estimate_post(self.api, form)
+            return self.render(request, "submit.html", context, status=200 if estimated else 422)
         job_id, context = await submit_post(self.api, form)
         if job_id is not None:
             return RedirectResponse(f"/jobs/{job_id}", status_code=303)
