@@ -3,7 +3,7 @@
 ``results.jsonl`` is the file the API presigns (``format=url``), passed through block by block, so
 the browser gets it from the console (same origin, a file name) and never sees the URL. The API
 has no URL for failed items alone: ``errors.jsonl`` is the API's ``only=errors`` rows, page by
-page, one JSON object a line. :func:`raw_line` finds one custom_id's BatchResult (with the
+page, one JSON object a line. :func:`raw_record` finds one custom_id's BatchResult (with the
 provider's raw line) in results.jsonl, reading at most ``RAW_SCAN_BYTES``.
 """
 
@@ -63,8 +63,8 @@ def _lines(blocks: Iterator[bytes]) -> Iterator[bytes]:
         yield pending
 
 
-def raw_line(api: ConsoleApi, job: dict[str, Any], custom_id: str) -> str | None:
-    """The custom_id's line of results.jsonl, pretty-printed; None if not within the scan limit."""
+def raw_record(api: ConsoleApi, job: dict[str, Any], custom_id: str) -> dict[str, Any] | None:
+    """The custom_id's BatchResult in results.jsonl (a dict); None if not within the scan limit."""
     needle = json.dumps(custom_id, ensure_ascii=False).encode()
     blocks = api.stream(api.results_url(str(job["job_id"])))
     try:
@@ -76,7 +76,7 @@ def raw_line(api: ConsoleApi, job: dict[str, Any], custom_id: str) -> str | None
             except ValueError:
                 continue
             if isinstance(record, dict) and record.get("custom_id") == custom_id:
-                return json.dumps(record, ensure_ascii=False, indent=2)
+                return record
     finally:
         close = getattr(blocks, "close", None)
         if close is not None:

@@ -3,12 +3,13 @@
 A job's progress (items finished of all), the status history derived from its timestamps (the API
 keeps no history: created → pending, the first chunk submitted → in_progress, finished → the
 final status), the bars of the outcome chart, failed rows grouped by reason with a few example
-custom_ids, and the formatting of times, durations and costs. Kept apart from the routes so each
-piece is tested without a browser.
+custom_ids, an answer's raw line and structured answer (``response.parsed``), and the formatting
+of times, durations and costs. Kept apart from the routes so each piece is tested without a browser.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -115,3 +116,16 @@ def cost(job: dict[str, Any]) -> str:
     if usd is None:
         return "-" if not (job.get("cost") or {}).get("unpriced_models") else "unpriced"
     return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
+
+
+def answer_lines(record: dict[str, Any] | None) -> dict[str, str | None]:
+    """The result page's raw line of results.jsonl and its structured answer (``response.parsed``,
+    set when the job had a response schema), pretty-printed; None where there is none."""
+    if record is None:
+        return {"line": None, "parsed": None}
+    response = record.get("response")
+    parsed = response.get("parsed") if isinstance(response, dict) else None
+    return {
+        "line": json.dumps(record, ensure_ascii=False, indent=2),
+        "parsed": None if parsed is None else json.dumps(parsed, ensure_ascii=False, indent=2),
+    }
