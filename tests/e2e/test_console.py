@@ -180,6 +180,126 @@ def test_invalid_lines_are_shown_with_line_numbers_and_nothing_is_sent(
     assert len(console.api.jobs_page(None, 1000, None)["jobs"]) == before
 
 
+def _job_count(console: Console) -> int:
+    return len(console.api.jobs_page(None, 1000, None)["jobs"])
+
+
+def test_estimate_shows_the_summary_and_submits_nothing(console: Console, tmp_path: Path) -> None:
+    before = _job_count(console)
+    upload = tmp_path / "estimate.jsonl"
+    lines = [
+        json.dumps({"custom_id": "est-1", "user_message": "Classify: charged twice."}),
+        "",
+        json.dumps({"custom_id": "est-bad"}),  # file line 3 (line 2 is blank): no message
+        json.dumps({"custom_id": "est-2", "user_message": "Classify: app crashes."}),
+    ]
+    upload.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    page = console.page
+    page.goto(f"{console.url}/submit")
+    page.set_input_files("#file", str(upload))
+    page.fill("#model", "gpt-4o-mini")
+    page.fill("#system_prompt", "Answer in one word.")
+    page.click("button[value=estimate]")
+    summary = page.locator("#estimate")
+    summary.wait_for()
+    assert page.locator("#estimate-requests").text_content() == "2"
+    assert page.locator("#estimate-invalid").text_content() == "1"
+    assert int(page.locator("#estimate-batches").text_content() or "0") >= 1
+    assert int(page.locator("#estimate-tokens").text_content() or "0") > 0
+    assert (page.locator("#estimate-cost").text_content() or "").startswith("$")
+    error = page.locator("#estimate-errors tbody tr").first.locator("td")
+    assert error.nth(0).text_content() == "3"  # the file's line, not the item's position
+    assert "refuse" in (page.locator("#estimate-verdict").text_content() or "")  # on_invalid=reject
+    assert "choose the file again" in (summary.text_content() or "").lower()
+    assert page.locator("#model").input_value() == "gpt-4o-mini"  # the form keeps what was typed
+    assert page.locator("#system_prompt").input_value() == "Answer in one word."
+    assert _job_count(console) == before  # nothing was submitted
+    page.goto(f"{console.url}/jobs")
+    assert page.locator("tr[data-job^='estimate-']").count() == 0  # a submit would name it estimate-…
+
+
+TICKET_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "label": {"enum": ["billing", "bug", "other"]},
+        "confidence": {"type": "number"},
+        "tag": {"const": "<b>not bold</b>"},
+    },
+    "required": ["label", "confidence", "tag"],
+}
+
+
+def test_submit_with_a_response_schema_shows_the_parsed_answer(console: Console, tmp_path: Path) -> None:
+    console.gateway.emulator.scenario = "ok"
+    upload = tmp_path / "structured.jsonl"
+    upload.write_text(
+        "".join(
+            json.dumps({"custom_id": f"st-{n}", "user_message": f"Classify ticket {n}."}) + "\n"
+            for n in range(3)
+        ),
+        encoding="utf-8",
+    )
+    page = console.page
+    page.goto(f"{console.url}/submit")
+    page.set_input_files("#file", str(upload))
+    page.fill("#model", "gpt-4o-mini")
+    page.fill("#response_schema", json.dumps(TICKET_SCHEMA, indent=2))
+    page.click("button[value=submit]")
+    page.wait_for_url("**/jobs/*")
+    assert console.wait_status("completed") == "completed"
+    page.get_by_role("link", name="st-1").first.click()
+    page.wait_for_selector("#parsed")
+    parsed = json.loads(page.locator("#parsed").text_content() or "null")
+    assert set(parsed) == {"label", "confidence", "tag"}
+    assert parsed["label"] in ("billing", "bug", "other")
+    assert isinstance(parsed["confidence"], int | float)
+    assert parsed["tag"] == "<b>not bold</b>"  # shown as text
+    assert page.locator("main b").count() == 0
+
+
+def test_a_schema_that_is_not_json_is_refused_and_nothing_sent(console: Console, tmp_path: Path) -> None:
+    before = _job_count(console)
+    upload = tmp_path / "schema.jsonl"
+    upload.write_text(json.dumps({"custom_id": "sj-1", "user_message": "Hi"}) + "\n", encoding="utf-8")
+    page = console.page
+    for schema, says in (("{label: enum}", "not JSON"), ('["a list"]', "JSON object")):
+        page.goto(f"{console.url}/submit")
+        page.set_input_files("#file", str(upload))
+        page.fill("#model", "gpt-4o-mini")
+        page.fill("#response_schema", schema)
+        page.click("button[value=submit]")
+        problem = page.locator("#problem")
+        problem.wait_for()
+        assert says in (problem.text_content() or "")
+        assert "nothing was sent" in (problem.text_content() or "")
+        assert page.locator("#response_schema").input_value() == schema  # kept for fixing
+        assert page.locator("#model").input_value() == "gpt-4o-mini"
+    assert _job_count(console) == before
+
+
+def test_a_schema_the_api_refuses_is_shown_and_nothing_started(console: Console, tmp_path: Path) -> None:
+    before = _job_count(console)
+    upload = tmp_path / "strict.jsonl"
+    upload.write_text(json.dumps({"custom_id": "sr-1", "user_message": "Hi"}) + "\n", encoding="utf-8")
+    optional = {"type": "object", "properties": {"label": {"type": "string"}, "note": {"type": "string"}}}
+    optional["required"] = ["label"]  # OpenAI's strict mode needs every property in required
+    page = console.page
+    for action in ("estimate", "submit"):
+        page.goto(f"{console.url}/submit")
+        page.set_input_files("#file", str(upload))
+        page.fill("#model", "gpt-4o-mini")
+        page.fill("#response_schema", json.dumps(optional))
+        page.click(f"button[value={action}]")
+        problem = page.locator("#problem")
+        problem.wait_for()
+        text = problem.text_content() or ""
+        assert "'note'" in text, text
+        assert "nothing was started" in text
+        assert "response_schema" in (problem.locator("tbody").text_content() or "")
+        assert page.locator("#estimate").count() == 0
+    assert _job_count(console) == before
+
+
 def test_item_errors_are_grouped_by_reason(console: Console) -> None:
     console.gateway.emulator.scenario = "item-errors"
     try:

@@ -7,8 +7,15 @@ import pytest
 
 pytest.importorskip("starlette")
 
+from batch_gateway.models import Estimate, EstimatedCost, EstimatedLineError
 from batch_gateway_local.console import views
-from batch_gateway_local.console.submit import _file_lines, parse_jsonl
+from batch_gateway_local.console.submit import (
+    Prepared,
+    _file_lines,
+    estimate_summary,
+    parse_jsonl,
+    parse_schema,
+)
 
 
 def test_history_follows_the_timestamps() -> None:
@@ -65,6 +72,49 @@ def test_a_jsonl_upload_keeps_file_line_numbers() -> None:
     assert problems[0]["reason"].startswith("not JSON")
     # the API numbers the items it was sent; the page shows the file's lines
     assert _file_lines([{"line": 2, "reason": "x"}], numbers) == [{"line": 4, "reason": "x"}]
+
+
+def test_a_response_schema_must_be_a_json_object() -> None:
+    assert parse_schema("  ") == (None, None)  # optional
+    assert parse_schema('{"type": "object"}') == ({"type": "object"}, None)
+    assert "not JSON" in (parse_schema("{type: object}")[1] or "")
+    assert "JSON object" in (parse_schema("[1]")[1] or "")
+    # a spec problem's loc and msg become the field and the reason the page shows
+    refused = [{"loc": ["body", "response_schema"], "type": "invalid_schema", "msg": "needs 'note'"}]
+    shown = _file_lines(refused, [1])[0]
+    assert (shown["field"], shown["reason"]) == ("response_schema", "needs 'note'")
+
+
+def test_an_estimate_summary_uses_the_file_lines_and_says_when_unpriced() -> None:
+    prepared = Prepared({}, "t.jsonl", {}, [{}, {}], [1, 3])
+    estimate = Estimate(
+        provider="openai",
+        model="gpt-4o-mini",
+        accepted=False,
+        reason="rejected: 1 invalid line(s)",
+        requests=1,
+        invalid_lines=1,
+        errors=[EstimatedLineError(line=2, field="user_message", reason="Field required")],
+        provider_batches=1,
+        estimated_input_tokens=12,
+        cost=EstimatedCost(input_usd=0.0001, expected_usd=0.0002, ceiling_usd=0.5),
+    )
+    summary = estimate_summary(prepared, estimate)
+    assert summary["errors"][0]["line"] == 3
+    assert summary["price"] == "$0.0002 expected, up to $0.5000 (input alone $0.0001)"
+    unpriced = EstimatedCost(input_usd=None, expected_usd=None, ceiling_usd=None, unpriced_models=["m"])
+    assert estimate_summary(prepared, estimate.model_copy(update={"cost": unpriced}))["price"] == (
+        "no price for this model (m)"
+    )
+
+
+def test_the_answer_page_shows_the_parsed_answer_when_there_is_one() -> None:
+    assert views.answer_lines(None) == {"line": None, "parsed": None}
+    plain = views.answer_lines({"custom_id": "a", "response": {"content": "hi", "parsed": None}})
+    assert plain["parsed"] is None
+    assert '"custom_id": "a"' in (plain["line"] or "")
+    parsed = views.answer_lines({"custom_id": "a", "response": {"parsed": {"label": "<b>"}}})
+    assert parsed["parsed"] == '{\n  "label": "<b>"\n}'  # text; the template escapes it
 
 
 def test_the_console_command_binds_loopback_and_needs_an_api(
