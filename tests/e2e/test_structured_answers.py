@@ -59,6 +59,11 @@ def test_every_answer_matches_the_schema_and_a_bad_one_is_recovered_by_the_follo
         assert result["error"] is None
         jsonschema.validate(result["response"]["parsed"], SCHEMA)
     assert job.retry_rounds == [{"round": 1, "retried": 1, "recovered": 1}]
+    # The results table (the API's result rows) carries the parsed answers too.
+    rows = {row["custom_id"]: row for row in gateway.results_table_rows(job_id)}
+    assert {custom_id: rows[custom_id].get("parsed") for custom_id in rows} == {
+        r["custom_id"]: r["response"]["parsed"] for r in lines
+    }
 
 
 def _post_batches(gateway: LocalGateway, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -204,6 +204,9 @@ class ResultRow(BaseModel):
     finish_reason: str | None = None
     usage: dict[str, int] = Field(default_factory=dict)
     tool_calls: list[dict[str, Any]] | None = None
+    parsed: dict[str, Any] | list[Any] | None = Field(
+        default=None, description="The answer parsed as JSON, in a job with a response_schema."
+    )
     result_uri: str | None = Field(
         default=None, description="For an answer too large for a row: where the whole BatchResult is."
     )

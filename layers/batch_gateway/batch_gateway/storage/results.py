@@ -165,12 +165,14 @@ class ResultsRepository:
             "usage": response.usage if response else {},
             "expires_at": self._expires_at,
         }
-        if response and (response.tool_calls or response.parsed is not None):
+        if response and response.tool_calls:
             row["tool_calls"] = [call.model_dump(mode="json") for call in response.tool_calls]
+        if response and response.parsed is not None:  # a structured answer (the job's response_schema)
+            row["parsed"] = response.parsed
         if len(json.dumps(row, default=str).encode()) > self._row_max_bytes:
             key = keys.large_result_key(job_id, result.line or 0)
             s3.put_json(self._bucket, key, result.model_dump(mode="json"))
-            row.update(content=None, tool_calls=None, result_uri=keys.s3_uri(self._bucket, key))
+            row.update(content=None, tool_calls=None, parsed=None, result_uri=keys.s3_uri(self._bucket, key))
         return {k: v for k, v in to_dynamo(row).items() if v is not None}
 
     def write(self, job_id: str, results: Iterator[BatchResult]) -> None:
