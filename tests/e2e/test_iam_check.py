@@ -2,8 +2,9 @@
 
 Without IntakeFunction's ReadInboxUploads, the upload's intake is answered AccessDenied, as AWS
 would; without the state machine role's ReadJobManifests, the Distributed Map's ItemReader cannot
-read the job's manifest. Either way ``local run`` exits non-zero naming the principal, the denied
-action and the resource.
+read the job's manifest; without the Bedrock service role's BedrockReadStagedRequests, Bedrock
+(the emulator, acting as that role) cannot read the chunk it was given. Each time ``local run``
+exits non-zero naming the principal, the denied action and the resource.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ READ_INBOX = re.compile(
 READ_MANIFESTS = re.compile(
     r"^ +- Statement:\n +- Sid: ReadJobManifests\b.*\n(?: +(?:Effect|Action|Resource): .*\n){3}", re.MULTILINE
 )
+# The Bedrock service role's read of the staged requests a job hands to Bedrock.
+READ_STAGED_FOR_BEDROCK = re.compile(
+    r"^ +- Sid: BedrockReadStagedRequests\b.*\n(?: +(?:Effect|Action|Resource): .*\n){3}", re.MULTILINE
+)
 
 
 def _local_run_without(
@@ -33,6 +38,7 @@ def _local_run_without(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    provider: tuple[str, str] = ("openai", "m"),
 ) -> tuple[int, str]:
     without, removed = statement.subn("", TEMPLATE.read_text())
     assert removed == 1, "the statement this test removes changed: update its pattern"
@@ -41,7 +47,7 @@ def _local_run_without(
     monkeypatch.setattr(local_gateway, "TEMPLATE", copy)
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"custom_id": "a", "user_message": "hello"}) + "\n")
-    args = ["local", "run", str(source), "--provider", "openai", "--model", "m"]
+    args = ["local", "run", str(source), "--provider", provider[0], "--model", provider[1]]
     code = main([*args, "--out", str(tmp_path / "out"), "--timeout", "60"])
     return code, capsys.readouterr().err
 
@@ -65,3 +71,14 @@ def test_local_run_fails_naming_the_state_machine_when_its_role_cannot_read_the_
     assert code == 1
     assert "BatchJobStateMachine may not s3:GetObject on arn:aws:s3:::" in err
     assert "/manifests/" in err
+
+
+def test_local_run_fails_naming_the_bedrock_role_when_it_cannot_read_the_staged_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bedrock = ("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0")
+    code, err = _local_run_without(READ_STAGED_FOR_BEDROCK, tmp_path, monkeypatch, capsys, bedrock)
+
+    assert code == 1
+    assert "BedrockBatchRole may not s3:GetObject on arn:aws:s3:::" in err
+    assert "/chunk-0001.requests.jsonl" in err
