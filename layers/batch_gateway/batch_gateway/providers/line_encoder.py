@@ -55,6 +55,11 @@ class _Template:
     ) -> None:
         self.text, self.pick, self.base_tokens = text, pick, base_tokens
 
+    def tokens(self, message: str) -> int | None:
+        """The estimated input tokens of this layout's line holding ``message`` (None: not counted)."""
+        base = self.base_tokens
+        return None if base is None else math.ceil(base + text_tokens(message))
+
 
 def _base_tokens(
     builder: RequestBuilder, spec: JobSpec, present: set[str], fields: dict[str, Any]
@@ -206,9 +211,7 @@ class LineEncoder:
                 repr(fields.get("max_tokens", _DEFAULT_MAX_TOKENS)),
             )
         )
-        base = template.base_tokens
-        tokens = None if base is None else math.ceil(base + text_tokens(message))
-        return line.encode("utf-8"), tokens  # validated strings hold no lone surrogates
+        return line.encode("utf-8"), template.tokens(message)  # validated strings hold no lone surrogates
 
     def _with_extra(
         self, provider_custom_id: str, fields: dict[str, Any], extra: dict[str, Any]
@@ -231,8 +234,7 @@ class LineEncoder:
             encoded = line.encode("utf-8")
         except UnicodeEncodeError:
             return self._slow(provider_custom_id, fields), None
-        base = template.base_tokens
-        return encoded, None if base is None else math.ceil(base + text_tokens(fields["user_message"]))
+        return encoded, template.tokens(fields["user_message"])
 
     def _template(self, shape: _Shape) -> _Template | None:
         template = self._templates.get(shape, _MISSING)
