@@ -115,6 +115,9 @@ def test_the_answer_page_shows_the_parsed_answer_when_there_is_one() -> None:
     assert '"custom_id": "a"' in (plain["line"] or "")
     parsed = views.answer_lines({"custom_id": "a", "response": {"parsed": {"label": "<b>"}}})
     assert parsed["parsed"] == '{\n  "label": "<b>"\n}'  # text; the template escapes it
+    # While the job runs there is no results.jsonl yet: the results row's parsed answer is shown.
+    running = views.answer_lines(None, {"custom_id": "a", "parsed": {"label": "bug"}})
+    assert running == {"line": None, "parsed": '{\n  "label": "bug"\n}'}
 
 
 def test_the_console_command_binds_loopback_and_needs_an_api(

@@ -179,7 +179,7 @@ class Console:
         record = (
             await run_in_threadpool(raw_record, self.api, job, custom_id) if job.get("results_uri") else None
         )
-        context = {"job": job, "row": row, **views.answer_lines(record)}
+        context = {"job": job, "row": row, **views.answer_lines(record, row)}
         return self.render(request, "result.html", context)
 
     # ------------------------------------------------------------ downloads and cancel

@@ -26,6 +26,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from batch_gateway.models import Estimate, Provider
 from batch_gateway_local.console.api import ApiError, ConsoleApi
+from batch_gateway_local.console.views import usd
 
 MAX_BYTES = 5 * 1024 * 1024  # the API's inline cap (larger files: `batch-gateway submit --source`)
 MAX_ITEMS = 5_000
@@ -189,10 +190,6 @@ async def estimate_post(api: ConsoleApi, form: FormData) -> tuple[bool, dict[str
     return True, submit_form(prepared.values, estimate=estimate_summary(prepared, estimate))
 
 
-def _usd(value: float) -> str:
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
-
-
 def estimate_summary(prepared: Prepared, estimate: Estimate) -> dict[str, Any]:
     """What the page shows of an estimate, its line numbers the file's."""
     errors = [error.model_dump() for error in estimate.errors]
@@ -201,9 +198,9 @@ def estimate_summary(prepared: Prepared, estimate: Estimate) -> dict[str, Any]:
         unpriced = ", ".join(cost.unpriced_models) if cost and cost.unpriced_models else estimate.model
         price = f"no price for this model ({unpriced})"
     else:
-        price = f"{_usd(cost.expected_usd)} expected, up to {_usd(cost.ceiling_usd)}"
+        price = f"{usd(cost.expected_usd)} expected, up to {usd(cost.ceiling_usd)}"
         if cost.input_usd is not None:
-            price += f" (input alone {_usd(cost.input_usd)})"
+            price += f" (input alone {usd(cost.input_usd)})"
     return {
         "name": prepared.name,
         "accepted": estimate.accepted,

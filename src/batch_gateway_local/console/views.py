@@ -111,21 +111,27 @@ def duration(job: dict[str, Any], now: float | None = None) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
+def usd(value: float) -> str:
+    """Dollars: four decimals under one, cents above."""
+    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+
+
 def cost(job: dict[str, Any]) -> str:
-    usd = (job.get("cost") or {}).get("usd")
-    if usd is None:
+    amount = (job.get("cost") or {}).get("usd")
+    if amount is None:
         return "-" if not (job.get("cost") or {}).get("unpriced_models") else "unpriced"
-    return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
+    return usd(amount)
 
 
-def answer_lines(record: dict[str, Any] | None) -> dict[str, str | None]:
+def answer_lines(record: dict[str, Any] | None, row: dict[str, Any] | None = None) -> dict[str, str | None]:
     """The result page's raw line of results.jsonl and its structured answer (``response.parsed``,
-    set when the job had a response schema), pretty-printed; None where there is none."""
-    if record is None:
-        return {"line": None, "parsed": None}
-    response = record.get("response")
-    parsed = response.get("parsed") if isinstance(response, dict) else None
+    set when the job had a response schema: the results row carries it, results.jsonl too once the
+    job ended), pretty-printed; None where there is none."""
+    response = record.get("response") if record is not None else None
+    parsed = (row or {}).get("parsed")
+    if parsed is None and isinstance(response, dict):
+        parsed = response.get("parsed")
     return {
-        "line": json.dumps(record, ensure_ascii=False, indent=2),
+        "line": None if record is None else json.dumps(record, ensure_ascii=False, indent=2),
         "parsed": None if parsed is None else json.dumps(parsed, ensure_ascii=False, indent=2),
     }
